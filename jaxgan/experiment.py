@@ -1,0 +1,121 @@
+"""One run's parts, built from its config: data, networks, optimizers, state, sampling.
+
+Training, sampling and evaluation all start here, so they agree on what a run is.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import jax
+import ml_collections
+import numpy as np
+
+from jaxgan import config as config_lib
+from jaxgan import data, models, optim
+from jaxgan.state import GANState, init_state
+from jaxgan.steps import make_sample_fn, make_train_step, sample_latent
+
+# fold_in constants that give the fixed latents of visualisation and evaluation their own streams.
+VIZ_STREAM, EVAL_STREAM, SAMPLE_STREAM = 1_000_001, 1_000_002, 1_000_003
+
+
+class RunError(RuntimeError):
+    """A run cannot start or continue; the message says why and what to do."""
+
+
+@dataclasses.dataclass
+class Experiment:
+    config: ml_collections.ConfigDict
+    dataset: Any
+    generator: Any
+    critic: Any
+    g_tx: Any
+    d_tx: Any
+
+    @classmethod
+    def build(cls, config: ml_collections.ConfigDict) -> "Experiment":
+        config_lib.validate(config)
+        dataset = data.build(config.data, config.seed)
+        generator, critic = models.build(config.model, dataset.shape, dataset.num_classes)
+        return cls(config, dataset, generator, critic,
+                   optim.build(config.optimizer.generator), optim.build(config.optimizer.critic))
+
+    def init_state(self) -> GANState:
+        return init_state(self.generator, self.critic, self.g_tx, self.d_tx,
+                          data_shape=self.dataset.shape, z_dim=self.config.model.z_dim,
+                          num_classes=self.dataset.num_classes, seed=self.config.seed)
+
+    def abstract_state(self) -> GANState:
+        return jax.eval_shape(self.init_state)
+
+    def make_step(self, axis_name: str | None = None, num_replicas: int = 1):
+        # Under pmap, batch norm must average its statistics over the device axis.
+        generator, critic = self.generator, self.critic
+        if axis_name is not None:
+            generator, critic = models.build(self.config.model, self.dataset.shape,
+                                             self.dataset.num_classes, axis_name)
+        return make_train_step(self.config, generator, critic, self.g_tx, self.d_tx,
+                               num_classes=self.dataset.num_classes, axis_name=axis_name,
+                               num_replicas=num_replicas)
+
+    def latents(self, stream: int, n: int) -> jax.Array:
+        key = jax.random.fold_in(jax.random.key(self.config.seed), stream)
+        return sample_latent(key, (n, self.config.model.z_dim), self.config.model.latent)
+
+    def generate(self, state: GANState, z: jax.Array, labels=None, chunk: int = 5000) -> np.ndarray:
+        """Samples for latents `z`, as a float32 numpy array, in chunks of `chunk`."""
+        if not hasattr(self, "_sample_fn"):
+            self._sample_fn = jax.jit(make_sample_fn(
+                self.generator, batch_stats=self.config.model.sample_batch_stats))
+        outs = []
+        for i in range(0, z.shape[0], chunk):
+            y = None if labels is None else labels[i:i + chunk]
+            outs.append(np.asarray(self._sample_fn(state.g_params, state.g_stats, z[i:i + chunk], y)))
+        return np.concatenate(outs, axis=0)
+
+
+def prepare_workdir(workdir: str | os.PathLike) -> Path:
+    """Create the workdir and prove it is writable, before any work is done."""
+    path = Path(workdir).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as e:
+        raise RunError(f"cannot write to workdir {str(path)!r} ({e.strerror or e}); "
+                       "choose another --workdir or fix its permissions") from None
+    return path
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def jsonable(metrics: dict) -> dict:
+    return {k: (v.item() if hasattr(v, "item") else v) for k, v in metrics.items()}
+
+
+def restore_run(workdir: str | os.PathLike) -> tuple[Experiment, Any, int]:
+    """The experiment (with its saved config) and state of the latest intact checkpoint."""
+    from jaxgan.checkpoint import Checkpointer  # orbax is only needed once a run exists
+
+    path = Path(workdir).expanduser()
+    if not (path / "checkpoints").is_dir():
+        raise RunError(f"no checkpoints in {str(path)!r}; train first with "
+                       f"`python launch.py --config=... --workdir={path}`")
+    with Checkpointer(path / "checkpoints") as ckpt:
+        meta = ckpt.read_meta()
+        if meta is None:
+            raise RunError(f"no checkpoints in {str(path / 'checkpoints')!r}; train first")
+        exp = Experiment.build(ml_collections.ConfigDict(meta["config"]))
+        restored = ckpt.restore_latest(exp.abstract_state())
+    if restored is None:
+        raise RunError(f"no intact checkpoint in {str(path / 'checkpoints')!r}")
+    state, _, step = restored
+    return exp, state, step

@@ -1,0 +1,103 @@
+"""GAN objectives as pure functions of critic outputs, chosen by name.
+
+Every critic loss takes the critic's scores on a real and a fake batch (and, for the binary
+losses, the target values, so label smoothing is a matter of passing other targets); every
+generator loss takes the scores on a fake batch. Penalties take the critic as a function.
+"""
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+
+class GANLoss(NamedTuple):
+    critic: Callable[..., jax.Array]
+    generator: Callable[[jax.Array], jax.Array]
+    # Whether the loss reads target labels (so label smoothing means something for it).
+    uses_targets: bool
+
+
+def _bce(logits, target):
+    # Numerically stable binary cross-entropy on logits; `target` may be soft.
+    return jnp.mean(jax.nn.softplus(logits) - target * logits)
+
+
+def minimax_critic(real, fake, real_target=1.0, fake_target=0.0):
+    return _bce(real, real_target) + _bce(fake, fake_target)
+
+
+def minimax_generator(fake):
+    # The original game: G minimises log(1 - D(G(z))) = -softplus(logit).
+    return -jnp.mean(jax.nn.softplus(fake))
+
+
+def non_saturating_generator(fake):
+    # Goodfellow et al.'s practical variant: G maximises log D(G(z)).
+    return _bce(fake, 1.0)
+
+
+def wasserstein_critic(real, fake, real_target=None, fake_target=None):
+    del real_target, fake_target
+    return jnp.mean(fake) - jnp.mean(real)
+
+
+def wasserstein_generator(fake):
+    return -jnp.mean(fake)
+
+
+def hinge_critic(real, fake, real_target=None, fake_target=None):
+    del real_target, fake_target
+    return jnp.mean(jax.nn.relu(1.0 - real)) + jnp.mean(jax.nn.relu(1.0 + fake))
+
+
+def least_squares_critic(real, fake, real_target=1.0, fake_target=0.0):
+    return 0.5 * jnp.mean((real - real_target) ** 2) + 0.5 * jnp.mean((fake - fake_target) ** 2)
+
+
+def least_squares_generator(fake):
+    return 0.5 * jnp.mean((fake - 1.0) ** 2)
+
+
+LOSSES: dict[str, GANLoss] = {
+    "minimax": GANLoss(minimax_critic, minimax_generator, True),
+    "non_saturating": GANLoss(minimax_critic, non_saturating_generator, True),
+    "wasserstein": GANLoss(wasserstein_critic, wasserstein_generator, False),
+    "hinge": GANLoss(hinge_critic, wasserstein_generator, False),
+    "least_squares": GANLoss(least_squares_critic, least_squares_generator, True),
+}
+
+
+def get(name: str) -> GANLoss:
+    try:
+        return LOSSES[name]
+    except KeyError:
+        raise ValueError(f"unknown loss {name!r}; choose one of {sorted(LOSSES)}") from None
+
+
+def _per_example_norm(grads, group: int):
+    # With a packed critic (PacGAN) one critic input is `group` consecutive examples, so the
+    # Lipschitz constraint applies to the packed vector.
+    flat = grads.reshape(grads.shape[0] // group, -1)
+    return jnp.sqrt(jnp.sum(flat**2, axis=1) + 1e-12)
+
+
+def gradient_penalty(critic_fn, real, fake, eps, *, group: int = 1, target: float = 1.0):
+    """WGAN-GP (Gulrajani et al. 2017): E[(||grad D(x_hat)|| - target)^2] at random interpolates.
+
+    `critic_fn` maps a batch of inputs to one score per (packed) input; its gradient with
+    respect to the input is taken with `jax.grad`. `eps` holds one U(0, 1) interpolation weight
+    per critic input (B / group of them), drawn by the caller so it controls the randomness.
+    """
+    eps = jnp.repeat(eps.astype(real.dtype), group, axis=0)
+    eps = eps.reshape((real.shape[0],) + (1,) * (real.ndim - 1))
+    x_hat = eps * real + (1.0 - eps) * fake
+    grads = jax.grad(lambda x: jnp.sum(critic_fn(x)))(x_hat)
+    return jnp.mean((_per_example_norm(grads, group) - target) ** 2)
+
+
+def r1_penalty(critic_fn, real, *, group: int = 1):
+    """R1 (Mescheder et al. 2018): E[||grad D(x_real)||^2]; scale by gamma/2 outside."""
+    grads = jax.grad(lambda x: jnp.sum(critic_fn(x)))(real)
+    return jnp.mean(_per_example_norm(grads, group) ** 2)

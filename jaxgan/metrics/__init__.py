@@ -1,0 +1,1 @@
+"""Measured quality numbers; each function documents the protocol it follows."""

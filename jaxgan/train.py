@@ -1,0 +1,181 @@
+"""The training loop: the one trainer every variant shares.
+
+Resumes from the latest intact checkpoint in the workdir, refuses a workdir written by an
+incompatible config, and saves a final checkpoint on every way out (normal end, exception,
+SIGINT/SIGTERM), waiting for the asynchronous save to be committed.
+"""
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import time
+from pathlib import Path
+
+import jax
+import ml_collections
+import numpy as np
+from absl import logging
+
+from jaxgan import config as config_lib
+from jaxgan import monitor, parallel, viz
+from jaxgan.checkpoint import Checkpointer
+from jaxgan.data import pipeline
+from jaxgan.evaluate import evaluate_state, write_eval
+from jaxgan.experiment import (VIZ_STREAM, Experiment, RunError, atomic_write_text,
+                               prepare_workdir)
+
+
+class Interrupted(Exception):
+    """Training stopped on a signal after saving its state; `signum` says which."""
+
+    def __init__(self, signum: int, step: int):
+        super().__init__(f"stopped by signal {signum} at step {step}; re-run the same command to resume")
+        self.signum, self.step = signum, step
+
+
+@contextlib.contextmanager
+def _stop_on_signals():
+    """Turn the first SIGINT/SIGTERM into a request to stop cleanly; a second one stops at once."""
+    request = {"signum": None}
+    if threading.current_thread() is not threading.main_thread():
+        yield request
+        return
+
+    def handler(signum, frame):
+        if request["signum"] is not None:
+            raise KeyboardInterrupt
+        request["signum"] = signum
+        logging.warning("Signal %d: saving a checkpoint and stopping (send it again to stop now).", signum)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield request
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def _meta(config: ml_collections.ConfigDict, step: int) -> dict:
+    return {"config": config.to_dict(), "data_position": step * config.train.n_critic}
+
+
+def _check_compatible(ckpt: Checkpointer, config: ml_collections.ConfigDict, workdir: Path) -> None:
+    saved = ckpt.read_meta()
+    if not saved:
+        return
+    diffs = config_lib.incompatible_keys(saved["config"], config.to_dict())
+    if diffs:
+        raise RunError(
+            f"workdir {str(workdir)!r} holds checkpoints of a run with a different config:\n  "
+            + "\n  ".join(diffs)
+            + "\nNothing was changed. Resume with the same config (the saved one is in "
+            f"{workdir / 'config.json'}), or use a new --workdir for the new config.")
+
+
+class _Visualiser:
+    """Scatter frames of generated vs real points with a fixed latent batch, and the GIF."""
+
+    def __init__(self, exp: Experiment, workdir: Path):
+        self.exp, self.dir = exp, workdir / "samples"
+        self.dir.mkdir(exist_ok=True)
+        n = exp.config.viz.num_samples
+        self.z = exp.latents(VIZ_STREAM, n)
+        self.real = exp.dataset.sample(np.random.default_rng([exp.config.seed, VIZ_STREAM]), n)
+        self.limits = viz.plot_limits(self.real)
+
+    def frame(self, state, step: int) -> None:
+        fake = self.exp.generate(state, self.z)
+        viz.scatter(self.real, fake, self.dir / f"step_{step:09d}.png",
+                    title=f"{self.exp.config.name}  step {step}", limits=self.limits)
+
+    def finish(self, workdir: Path) -> None:
+        if self.exp.config.viz.gif:
+            viz.make_gif(sorted(self.dir.glob("step_*.png")), workdir / "training.gif")
+
+
+def _alive(tree) -> bool:
+    return not any(x.is_deleted() for x in jax.tree.leaves(tree) if hasattr(x, "is_deleted"))
+
+
+def train(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
+    """Train (or resume) the run described by `config` in `workdir`; return the final metrics."""
+    config_lib.validate(config)
+    workdir = prepare_workdir(workdir)
+    exp = Experiment.build(config)
+    with Checkpointer(workdir / "checkpoints", max_to_keep=config.checkpoint.max_to_keep,
+                      async_save=config.checkpoint.async_save) as ckpt:
+        _check_compatible(ckpt, config, workdir)
+        restored = ckpt.restore_latest(exp.abstract_state())
+        if restored is None:
+            state = exp.init_state()
+            atomic_write_text(workdir / "config.json", config_lib.to_json(config))
+        else:
+            state, _, step = restored
+            logging.info("Resuming from the checkpoint at step %d in %s", step, workdir)
+        return _loop(exp, state, ckpt, workdir)
+
+
+def _loop(exp: Experiment, state, ckpt: Checkpointer, workdir: Path) -> dict:
+    c = exp.config
+    executor = parallel.make_executor(c.train.parallel, exp.make_step)
+    parallel.check_batch(c.train.batch_size, executor.num_devices, c.model.critic.get("pack", 1))
+    start = int(state.step)
+    monitor.log_parameter_overview(workdir, {"generator": state.g_params, "critic": state.d_params})
+    writer = monitor.create_writer(workdir)
+    visualiser = _Visualiser(exp, workdir) if exp.dataset.kind == "points" else None
+    placed = executor.place_state(state)
+    source = exp.dataset.batches(c.train.batch_size, start=start * c.train.n_critic)
+    batches = pipeline.Prefetcher(pipeline.stack(source, c.train.n_critic), executor.place_batch)
+    bar = monitor.progress_bar(c.train.steps, start, c.train.progress_bar)
+    step, metrics, final = start, None, {}
+
+    def save(step: int) -> None:
+        ckpt.save(step, executor.unplace_state(placed), _meta(c, step))
+
+    try:
+        with _stop_on_signals() as stop:
+            t0, t0_step = time.perf_counter(), start
+            while step < c.train.steps and stop["signum"] is None:
+                placed, metrics = executor.step(placed, next(batches))
+                step += 1
+                bar.update(1)
+                if step % c.train.log_every_steps == 0 or step == c.train.steps:
+                    scalars = {k: float(v) for k, v in jax.device_get(metrics).items()}
+                    now = time.perf_counter()
+                    scalars["steps_per_s"] = (step - t0_step) / max(now - t0, 1e-9)
+                    t0, t0_step = now, step
+                    writer.write_scalars(step, scalars)
+                    bar.set_postfix({k: f"{scalars[k]:.3f}" for k in ("d_loss", "g_loss")})
+                if step % c.checkpoint.every_steps == 0:
+                    save(step)
+                if c.eval.every_steps and step % c.eval.every_steps == 0:
+                    writer.write_scalars(step, evaluate_state(exp, executor.unplace_state(placed)))
+                if visualiser and c.viz.every_steps and step % c.viz.every_steps == 0:
+                    visualiser.frame(executor.unplace_state(placed), step)
+        save(step)
+        if stop["signum"] is not None:
+            raise Interrupted(stop["signum"], step)
+        final = evaluate_state(exp, executor.unplace_state(placed))
+        writer.write_scalars(step, final)
+        write_eval(workdir, step, final)
+    except (Exception, KeyboardInterrupt):
+        # Keep what was learned: save unless the failure happened inside the step after the
+        # state's buffers were donated (then the last periodic checkpoint is the latest state).
+        if _alive(placed):
+            with contextlib.suppress(Exception):
+                save(step)
+        raise
+    finally:
+        bar.close()
+        batches.close()
+        writer.flush()
+        writer.close()
+        ckpt.wait()
+        if visualiser:
+            if c.viz.every_steps and step > start and step % c.viz.every_steps and _alive(placed):
+                visualiser.frame(executor.unplace_state(placed), step)
+            visualiser.finish(workdir)
+        viz.loss_curves(workdir / "metrics.jsonl", workdir / "losses.png")
+    logging.info("Finished at step %d: %s", step, final)
+    return final

@@ -1,0 +1,96 @@
+"""Pictures of a run: scatter plots of 2D samples, GIFs of training, loss curves."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never needs a display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+
+def _atomic_save(fig, path: Path) -> None:
+    # Write next to the target and rename, so an interrupted run never leaves half a picture.
+    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
+    fig.savefig(tmp, dpi=80)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def plot_limits(real: np.ndarray, margin: float = 0.15) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Square axis limits around the real data, fixed for a whole run so GIF frames line up."""
+    lo, hi = real.min(0), real.max(0)
+    pad = margin * float(np.max(hi - lo))
+    return (float(lo[0] - pad), float(hi[0] + pad)), (float(lo[1] - pad), float(hi[1] + pad))
+
+
+def scatter(real: np.ndarray, fake: np.ndarray, path: str | Path, *, title: str = "",
+            limits=None) -> Path:
+    """Real (grey) and generated (red) points, first two dimensions."""
+    path = Path(path)
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.scatter(real[:, 0], real[:, 1], s=2, c="0.6", label="real")
+    ax.scatter(fake[:, 0], fake[:, 1], s=2, c="tab:red", alpha=0.6, label="generated")
+    if limits is not None:
+        ax.set_xlim(*limits[0])
+        ax.set_ylim(*limits[1])
+    ax.set_aspect("equal")
+    ax.set_title(title)
+    ax.legend(loc="upper right", markerscale=4, fontsize=8)
+    fig.tight_layout()
+    _atomic_save(fig, path)
+    return path
+
+
+def make_gif(frames: list[str | Path], path: str | Path, *, frame_ms: int = 200) -> Path | None:
+    """Animated GIF of `frames` (PNG files) in order; the last frame is held longer."""
+    if not frames:
+        return None
+    path = Path(path)
+    images = [Image.open(f).convert("RGB") for f in frames]
+    images = [im.convert("P", palette=Image.Palette.ADAPTIVE) for im in images]
+    durations = [frame_ms] * (len(images) - 1) + [frame_ms * 5]
+    tmp = path.with_name(path.stem + ".tmp.gif")
+    images[0].save(tmp, save_all=True, append_images=images[1:], duration=durations, loop=0)
+    os.replace(tmp, path)
+    return path
+
+
+def read_jsonl(path: str | Path) -> list[dict]:
+    """Rows of a metrics.jsonl file; a line cut short by a killed run is skipped."""
+    rows = []
+    if not Path(path).exists():
+        return rows
+    with open(path) as f:
+        for line in f:
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return rows
+
+
+def loss_curves(metrics_jsonl: str | Path, path: str | Path,
+                keys: tuple[str, ...] = ("d_loss", "g_loss")) -> Path | None:
+    """Critic and generator losses against step, from the run's metrics.jsonl."""
+    rows = [r for r in read_jsonl(metrics_jsonl) if any(k in r for k in keys)]
+    if not rows:
+        return None
+    path = Path(path)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for key in keys:
+        pts = sorted((r["step"], r[key]) for r in rows if key in r)
+        if pts:
+            steps, values = zip(*pts)
+            ax.plot(steps, values, label=key, lw=1)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    _atomic_save(fig, path)
+    return path
