@@ -6,9 +6,12 @@
     python launch.py --mode=eval --workdir=runs/ring
 """
 import json
+import os
 import sys
 import time
 from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow is only a TensorBoard writer here
 
 from absl import app, flags, logging
 from ml_collections import config_flags
@@ -41,9 +44,11 @@ def parse_flags(argv):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    from jaxgan import config as config_lib, evaluate, sample, train  # after flag parsing
+    from jaxgan import config as config_lib, evaluate, monitor, sample, train  # after flag parsing
     from jaxgan.checkpoint import CheckpointError
     from jaxgan.experiment import RunError
+
+    monitor.quiet_library_logs()
 
     try:
         if _MODE.value == "train":

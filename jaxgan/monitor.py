@@ -69,3 +69,24 @@ def progress_bar(total: int, initial: int, enabled: bool) -> tqdm:
     """A bar with steps/s; losses are shown in its postfix. Off when stderr is not a terminal."""
     return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, mininterval=0.5,
                 disable=not (enabled and sys.stderr.isatty()), file=sys.stderr)
+
+
+class _LibraryInfoFilter:
+    """Drops INFO chatter of the checkpointing and writer libraries (orbax logs every file it
+    renames); their warnings and errors still show."""
+
+    _NOISY = ("/orbax/", "/clu/metric_writers/async_writer", "/tensorstore/")
+
+    def filter(self, record) -> bool:
+        return record.levelno >= 30 or not any(p in record.pathname for p in self._NOISY)
+
+
+def quiet_library_logs() -> None:
+    import logging as std_logging
+
+    from absl import logging as absl_logging
+
+    handler = absl_logging.get_absl_handler()
+    if not any(isinstance(f, _LibraryInfoFilter) for f in handler.filters):
+        handler.addFilter(_LibraryInfoFilter())
+    std_logging.getLogger("absl").addFilter(_LibraryInfoFilter())

@@ -128,10 +128,13 @@ def _loop(exp: Experiment, state, ckpt: Checkpointer, workdir: Path) -> dict:
     source = exp.dataset.batches(c.train.batch_size, start=start * c.train.n_critic)
     batches = pipeline.Prefetcher(pipeline.stack(source, c.train.n_critic), executor.place_batch)
     bar = monitor.progress_bar(c.train.steps, start, c.train.progress_bar)
-    step, metrics, final = start, None, {}
+    step, metrics, final, evaluated_at = start, None, {}, None
+    saved = {"step": start if ckpt.latest_step() == start else None}
 
     def save(step: int) -> None:
-        ckpt.save(step, executor.unplace_state(placed), _meta(c, step))
+        if saved["step"] != step:
+            ckpt.save(step, executor.unplace_state(placed), _meta(c, step))
+            saved["step"] = step
 
     try:
         with _stop_on_signals() as stop:
@@ -150,14 +153,16 @@ def _loop(exp: Experiment, state, ckpt: Checkpointer, workdir: Path) -> dict:
                 if step % c.checkpoint.every_steps == 0:
                     save(step)
                 if c.eval.every_steps and step % c.eval.every_steps == 0:
-                    writer.write_scalars(step, evaluate_state(exp, executor.unplace_state(placed)))
+                    final, evaluated_at = evaluate_state(exp, executor.unplace_state(placed)), step
+                    writer.write_scalars(step, final)
                 if visualiser and c.viz.every_steps and step % c.viz.every_steps == 0:
                     visualiser.frame(executor.unplace_state(placed), step)
         save(step)
         if stop["signum"] is not None:
             raise Interrupted(stop["signum"], step)
-        final = evaluate_state(exp, executor.unplace_state(placed))
-        writer.write_scalars(step, final)
+        if evaluated_at != step:
+            final = evaluate_state(exp, executor.unplace_state(placed))
+            writer.write_scalars(step, final)
         write_eval(workdir, step, final)
     except (Exception, KeyboardInterrupt):
         # Keep what was learned: save unless the failure happened inside the step after the

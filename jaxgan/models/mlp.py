@@ -34,7 +34,9 @@ class MLPGenerator(nn.Module):
         act = layers.activation(self.activation, self.leaky_slope)
         init = layers.kernel_init(self.weight_init, self.weight_init_std)
         for _ in range(self.depth):
-            x = nn.Dense(self.width, kernel_init=init)(x)
+            # A bias before batch norm is cancelled by it (zero gradient, which Adam would turn
+            # into noise-driven updates), so the layer has none.
+            x = nn.Dense(self.width, use_bias=not self.batch_norm, kernel_init=init)(x)
             if self.batch_norm:
                 x = layers.batch_norm(train, self.axis_name)(x)
             x = act(x)
@@ -73,7 +75,7 @@ class MLPCritic(nn.Module):
             if self.activation == "maxout":
                 x = layers.Maxout(self.width, self.maxout_pieces, kernel_init=init)(x)
             else:
-                x = nn.Dense(self.width, kernel_init=init)(x)
+                x = nn.Dense(self.width, use_bias=not self.batch_norm, kernel_init=init)(x)
             if self.batch_norm:
                 x = layers.batch_norm(train, self.axis_name)(x)
             if self.activation != "maxout":

@@ -1,0 +1,33 @@
+"""Shared test helpers: tiny configs of the real recipes, and running launch.py."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def tiny_config(arg: str = "grid,tiny"):
+    from jaxgan.config import load_config_file
+
+    c = load_config_file(str(ROOT / "configs" / f"gan2d.py:{arg}"))
+    c.train.progress_bar = False
+    c.train.parallel = "single"
+    return c
+
+
+def run_launch(*args: str, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+    """Run launch.py as a user would, from the repository root."""
+    full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
+    return subprocess.run([sys.executable, str(ROOT / "launch.py"), *args], cwd=ROOT, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def config():
+    return tiny_config()

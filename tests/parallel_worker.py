@@ -1,0 +1,43 @@
+"""Run a few train steps in each execution mode and print the final parameters' checksums.
+
+Started by test_parallel.py in a fresh process with XLA_FLAGS asking for 4 CPU devices.
+"""
+import json
+import sys
+
+import jax
+import numpy as np
+
+from conftest import tiny_config
+from jaxgan import parallel
+from jaxgan.data import pipeline
+from jaxgan.experiment import Experiment
+
+
+def run(mode: str, steps: int = 3):
+    c = tiny_config()
+    # Batch norm in both networks, two critic updates and a gradient penalty: every place where
+    # a per-device program could differ from a global one.
+    c.model.critic.batch_norm = True
+    c.train.n_critic = 2
+    c.train.batch_size = 16
+    c.loss.name, c.loss.gradient_penalty = "wasserstein", 1.0
+    # SGD, so parameter differences measure gradient differences: Adam would turn float noise
+    # in near-zero gradients (e.g. the critic's output bias, which a Wasserstein loss leaves
+    # unidentified) into full-size steps of random sign.
+    for opt in (c.optimizer.generator, c.optimizer.critic):
+        opt.name, opt.lr, opt.b1 = "sgd", 0.05, 0.0
+    exp = Experiment.build(c)
+    executor = parallel.make_executor(mode, exp.make_step)
+    state = executor.place_state(exp.init_state())
+    batches = pipeline.stack(exp.dataset.batches(c.train.batch_size), c.train.n_critic)
+    for _ in range(steps):
+        state, metrics = executor.step(state, executor.place_batch(next(batches)))
+    state = jax.device_get(executor.unplace_state(state))
+    return {"num_devices": executor.num_devices,
+            "metrics": {k: float(v) for k, v in jax.device_get(metrics).items()},
+            "leaves": [np.asarray(x, np.float64).ravel().tolist() for x in jax.tree.leaves(state)]}
+
+
+if __name__ == "__main__":
+    print(json.dumps({mode: run(mode) for mode in sys.argv[1:]}))

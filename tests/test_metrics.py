@@ -1,0 +1,57 @@
+"""Mode coverage and Fréchet distance on cases with known answers."""
+import numpy as np
+
+from jaxgan.data import toy2d
+from jaxgan.metrics.frechet import frechet_distance
+from jaxgan.metrics.mode_coverage import gaussian_fit, mode_coverage
+
+
+def test_perfect_samples_cover_every_mode():
+    grid = toy2d.grid()
+    samples = np.repeat(grid.means, 100, axis=0)
+    m = mode_coverage(samples, grid.means, grid.sigma)
+    assert m == {"modes_covered": 25, "num_modes": 25, "high_quality_pct": 100.0, "reverse_kl": 0.0}
+
+
+def test_collapsed_samples():
+    grid = toy2d.grid()
+    samples = np.concatenate([np.repeat(grid.means[:1], 90, 0), np.full((10, 2), 1.0)])  # 10 far off
+    m = mode_coverage(samples, grid.means, grid.sigma)
+    assert m["modes_covered"] == 1
+    assert np.isclose(m["high_quality_pct"], 90.0)
+    assert np.isclose(m["reverse_kl"], np.log(25))
+
+
+def test_three_sigma_threshold_and_data_statistics():
+    ring = toy2d.ring()
+    rng = np.random.default_rng(0)
+    samples = ring.sample(rng, 20000)
+    m = mode_coverage(samples, ring.means, ring.sigma)
+    assert m["modes_covered"] == 8
+    # A 2D Gaussian lies within 3 sigma with probability 1 - exp(-4.5) = 98.9%.
+    assert abs(m["high_quality_pct"] - 100 * (1 - np.exp(-4.5))) < 0.5
+    assert m["reverse_kl"] < 0.01
+
+
+def test_frechet_distance_closed_form():
+    mu1, mu2 = np.array([0.0, 1.0]), np.array([3.0, -3.0])
+    s1, s2 = np.diag([1.0, 4.0]), np.diag([9.0, 1.0])
+    # Diagonal covariances commute: Tr(S1 + S2 - 2 sqrt(S1 S2)) = sum (sqrt(a) - sqrt(b))^2.
+    expected = 9 + 16 + (1 - 3) ** 2 + (2 - 1) ** 2
+    assert np.isclose(frechet_distance(mu1, s1, mu2, s2), expected)
+    assert abs(frechet_distance(mu1, s1, mu1, s1)) < 1e-9
+
+
+def test_frechet_distance_singular_covariance_is_finite():
+    s1 = np.array([[1.0, 1.0], [1.0, 1.0]])  # rank 1
+    d = frechet_distance(np.zeros(2), s1, np.zeros(2), np.eye(2))
+    assert np.isfinite(d) and d > 0
+
+
+def test_gaussian_fit_detects_a_collapsed_dimension():
+    g = toy2d.gaussian(2)
+    rng = np.random.default_rng(0)
+    good = g.sample(rng, 20000)
+    assert gaussian_fit(good, g.means[0], g.cov)["variance_ratio_min"] > 0.9
+    collapsed = g.means[0] + np.outer(rng.standard_normal(20000), np.linalg.eigh(g.cov)[1][:, -1])
+    assert gaussian_fit(collapsed, g.means[0], g.cov)["variance_ratio_min"] < 0.05

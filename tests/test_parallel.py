@@ -1,0 +1,27 @@
+"""One device, a sharded mesh and pmap give the same results for the same global batch."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from conftest import ROOT
+
+
+def test_mesh_and_pmap_match_single_device():
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+           "PYTHONPATH": str(ROOT / "tests")}
+    out = subprocess.run([sys.executable, str(ROOT / "tests" / "parallel_worker.py"),
+                          "single", "mesh", "pmap"], env=env, capture_output=True, text=True,
+                         timeout=600, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-3000:]
+    results = json.loads(out.stdout.strip().splitlines()[-1])
+    assert results["single"]["num_devices"] == 1
+    assert results["mesh"]["num_devices"] == 4 and results["pmap"]["num_devices"] == 4
+    for mode in ("mesh", "pmap"):
+        for key, value in results["single"]["metrics"].items():
+            np.testing.assert_allclose(results[mode]["metrics"][key], value, rtol=1e-4, atol=1e-5,
+                                       err_msg=f"{mode} metric {key}")
+        for a, b in zip(results["single"]["leaves"], results[mode]["leaves"]):
+            np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5, err_msg=mode)
