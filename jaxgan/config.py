@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 
 import ml_collections
 
-from jaxgan import data, losses, models
+from jaxgan import data, losses, models, optim
 from jaxgan.models import layers
 
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
@@ -27,7 +27,8 @@ class ConfigError(ValueError):
 
 
 def _optimizer(lr: float = 1e-4, b1: float = 0.5, b2: float = 0.999) -> dict[str, Any]:
-    return dict(name="adam", lr=lr, b1=b1, b2=b2, eps=1e-8, weight_decay=0.0)
+    return dict(name="adam", lr=lr, b1=b1, b2=b2, eps=1e-8, weight_decay=0.0,
+                schedule="constant", final_lr_scale=0.0)
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -119,6 +120,8 @@ _OPTIMIZER_RULES = {
     "b2": _float(0.0, 1.0, high_open=True),
     "eps": _float(0.0, low_open=True),
     "weight_decay": _float(0.0),
+    "schedule": Rule(str, choices=optim.SCHEDULES),
+    "final_lr_scale": _float(0.0, 1.0),
 }
 
 # Range rules for model fields; a field without one is checked for its default's type only.
@@ -193,10 +196,8 @@ def _rules_for(config: ml_collections.ConfigDict) -> dict[str, Rule]:
         if cls is None:
             continue
         for field, default in models.config_fields(cls).items():
-            kind = type(default) if default is not None else object
-            if kind is float:
-                kind = float
-            rules[f"model.{net}.{field}"] = _MODEL_FIELD_RULES.get(field, Rule(kind))
+            rule = _MODEL_FIELD_RULES.get(field, Rule(type(default) if default is not None else object))
+            rules[f"model.{net}.{field}"] = rule
     return rules
 
 
@@ -246,9 +247,12 @@ RESUMABLE_CHANGES = ("name", "train.steps", "train.log_every_steps", "train.prog
 def incompatible_keys(saved: dict, current: dict) -> list[str]:
     """Keys (with both values) on which `current` cannot continue a run saved with `saved`."""
     old, new = flatten(saved), flatten(current)
+    # A decaying learning rate is a function of train.steps: changing it changes the past.
+    decays = any(v != "constant" for k, v in {**old, **new}.items() if k.endswith(".schedule"))
     diffs = []
     for key in sorted(set(old) | set(new)):
-        if any(key == p or (p.endswith(".") and key.startswith(p)) for p in RESUMABLE_CHANGES):
+        resumable = any(key == p or (p.endswith(".") and key.startswith(p)) for p in RESUMABLE_CHANGES)
+        if resumable and not (decays and key == "train.steps"):
             continue
         if old.get(key, "<absent>") != new.get(key, "<absent>"):
             diffs.append(f"{key}: checkpoint has {old.get(key, '<absent>')!r}, now {new.get(key, '<absent>')!r}")

@@ -40,8 +40,10 @@ class Experiment:
         config_lib.validate(config)
         dataset = data.build(config.data, config.seed)
         generator, critic = models.build(config.model, dataset.shape, dataset.num_classes)
+        steps = config.train.steps
         return cls(config, dataset, generator, critic,
-                   optim.build(config.optimizer.generator), optim.build(config.optimizer.critic))
+                   optim.build(config.optimizer.generator, steps),
+                   optim.build(config.optimizer.critic, steps * config.train.n_critic))
 
     def init_state(self) -> GANState:
         return init_state(self.generator, self.critic, self.g_tx, self.d_tx,

@@ -80,3 +80,12 @@ def test_launch_reports_config_errors_without_traceback(tmp_path):
         assert message in result.stderr
         assert "Traceback" not in result.stderr
     assert not (tmp_path / "w").exists()  # nothing was created for a rejected config
+
+
+def test_train_steps_fixed_when_learning_rate_decays():
+    a = tiny_config()
+    a.optimizer.critic.schedule = "cosine"
+    b = tiny_config()
+    b.optimizer.critic.schedule = "cosine"
+    b.train.steps = 99
+    assert config_lib.incompatible_keys(a.to_dict(), b.to_dict()) == ["train.steps: checkpoint has 6, now 99"]
