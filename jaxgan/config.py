@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 
 import ml_collections
 
-from jaxgan import data, losses, models, optim
+from jaxgan import data, latent, losses, models, optim
 from jaxgan.models import layers
 
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
@@ -39,7 +39,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.data = dict(source="toy2d", name="grid", path="", dim=2, sigma=0.0, distribution_seed=0)
     c.model = dict(
         z_dim=2,
-        latent="normal",  # or 'uniform' in [-1, 1]
+        latent="normal",  # 'uniform' in [-1, 1], or 'mixture' (see jaxgan/latent.py)
+        latent_components=64,  # mixture only
+        latent_component_std=0.1,  # mixture only
         # Batch norm at sampling time: 'running' averages or the sampled 'batch' statistics.
         sample_batch_stats="running",
         generator=dict(name="mlp", **models.config_fields(models.GENERATORS["mlp"])),
@@ -148,7 +150,9 @@ RULES: dict[str, Rule] = {
     "data.sigma": _float(0.0),
     "data.distribution_seed": _int(0),
     "model.z_dim": _int(1),
-    "model.latent": Rule(str, choices=("normal", "uniform")),
+    "model.latent": Rule(str, choices=latent.KINDS),
+    "model.latent_components": _int(1),
+    "model.latent_component_std": _float(0.0),
     "model.sample_batch_stats": Rule(str, choices=("running", "batch")),
     "model.generator.name": Rule(str, choices=tuple(models.GENERATORS)),
     "model.critic.name": Rule(str, choices=tuple(models.CRITICS)),

@@ -14,9 +14,9 @@ import ml_collections
 import numpy as np
 
 from jaxgan import config as config_lib
-from jaxgan import data, models, optim
+from jaxgan import data, latent, models, optim
 from jaxgan.state import GANState, init_state
-from jaxgan.steps import make_sample_fn, make_train_step, sample_latent
+from jaxgan.steps import make_sample_fn, make_train_step
 
 # fold_in constants that give the fixed latents of visualisation and evaluation their own streams.
 VIZ_STREAM, EVAL_STREAM, SAMPLE_STREAM = 1_000_001, 1_000_002, 1_000_003
@@ -65,7 +65,7 @@ class Experiment:
 
     def latents(self, stream: int, n: int) -> jax.Array:
         key = jax.random.fold_in(jax.random.key(self.config.seed), stream)
-        return sample_latent(key, (n, self.config.model.z_dim), self.config.model.latent)
+        return latent.make_sampler(self.config.model)(key, (n, self.config.model.z_dim))
 
     def generate(self, state: GANState, z: jax.Array, labels=None, chunk: int = 5000) -> np.ndarray:
         """Samples for latents `z`, as a float32 numpy array, in chunks of `chunk`."""

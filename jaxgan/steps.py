@@ -23,14 +23,8 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
-from jaxgan import losses
+from jaxgan import latent, losses
 from jaxgan.state import GANState
-
-
-def sample_latent(key, shape, kind: str):
-    if kind == "uniform":
-        return jax.random.uniform(key, shape, minval=-1.0, maxval=1.0)
-    return jax.random.normal(key, shape)
 
 
 class _Draws:
@@ -71,7 +65,7 @@ def make_train_step(config, generator, critic, g_tx, d_tx, *, num_classes: int =
     """Build the pure train step for `config` (see the module docstring)."""
     loss = losses.get(config.loss.name)
     lc = config.loss
-    z_dim, latent = config.model.z_dim, config.model.latent
+    z_dim, sample_latent = config.model.z_dim, latent.make_sampler(config.model)
     pack = getattr(critic, "pack", 1)
     g_apply, d_apply = make_apply(generator), make_apply(critic)
     draws = _Draws(axis_name, num_replicas)
@@ -81,7 +75,7 @@ def make_train_step(config, generator, critic, g_tx, d_tx, *, num_classes: int =
         real, labels = real_batch["x"], real_batch.get("label")
         b = real.shape[0]
         k_z, k_g, k_real, k_fake, k_pen, k_eps = jax.random.split(key, 6)
-        z = draws(lambda k, s: sample_latent(k, s, latent), k_z, (b, z_dim))
+        z = draws(sample_latent, k_z, (b, z_dim))
         fake, g_stats = g_apply(state.g_params, g_stats, z, labels, draws.local_key(k_g))
         fake = lax.stop_gradient(fake)
         eps = draws(jax.random.uniform, k_eps, (b // pack,))
@@ -113,7 +107,7 @@ def make_train_step(config, generator, critic, g_tx, d_tx, *, num_classes: int =
 
     def generator_update(state: GANState, g_stats, b, key):
         k_z, k_y, k_g, k_d = jax.random.split(key, 4)
-        z = draws(lambda k, s: sample_latent(k, s, latent), k_z, (b, z_dim))
+        z = draws(sample_latent, k_z, (b, z_dim))
         labels = None
         if num_classes:
             labels = draws(lambda k, s: jax.random.randint(k, s, 0, num_classes), k_y, (b,))
