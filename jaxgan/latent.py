@@ -17,6 +17,11 @@ KINDS = ("normal", "uniform", "mixture")
 _CENTRES_SEED = 20170706  # fixed: the centres belong to the model definition, not to the run
 
 
+def mixture_centres(model_config) -> jax.Array:
+    return jax.random.normal(jax.random.key(_CENTRES_SEED),
+                             (model_config.latent_components, model_config.z_dim))
+
+
 def make_sampler(model_config) -> Callable[[jax.Array, tuple[int, ...]], jax.Array]:
     """`sample(key, (n, z_dim)) -> z` for the configured latent distribution."""
     kind = model_config.latent
@@ -24,7 +29,7 @@ def make_sampler(model_config) -> Callable[[jax.Array, tuple[int, ...]], jax.Arr
         return lambda key, shape: jax.random.uniform(key, shape, minval=-1.0, maxval=1.0)
     if kind == "mixture":
         k, std = model_config.latent_components, model_config.latent_component_std
-        centres = jax.random.normal(jax.random.key(_CENTRES_SEED), (k, model_config.z_dim))
+        centres = mixture_centres(model_config)
 
         def sample(key, shape):
             k_which, k_noise = jax.random.split(key)
