@@ -23,7 +23,7 @@ _SEEDS = flags.DEFINE_integer("seeds", 5, "Seeds 0..N-1.")
 _OUT = flags.DEFINE_string("out", "runs/gan2d_seeds", "Parent directory of the per-seed workdirs.")
 _STEPS = flags.DEFINE_integer("steps", None, "Override train.steps.")
 
-COLUMNS = ("modes_covered", "high_quality_pct", "reverse_kl")
+COLUMNS = ("modes_covered", "high_quality_pct", "reverse_kl", "spread_ratio")
 
 
 def main(_):

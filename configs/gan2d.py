@@ -16,21 +16,35 @@ def get_config(arg: str = "grid"):
     c.name = f"gan2d_{dataset}"
     c.data.source = "toy2d"
     c.data.name = dataset
-    c.model.z_dim = 2
-    # PacGAN's 2D architecture: G 4 x 400 ReLU + batch norm; D 3 x 200.
-    c.model.generator.update(width=400, depth=4, activation="relu", batch_norm=True, output="linear")
-    c.model.critic.update(width=200, depth=3, activation="relu", batch_norm=False, pack=1)
+    # Measured to beat PacGAN's Table 1 within 5 minutes on 2 CPU cores (README): a fixed
+    # Gaussian-mixture latent (no "bridges" between disconnected modes), a generator without
+    # batch norm, a leaky-ReLU critic with a small R1 penalty, a faster critic, cosine decay.
+    c.model.z_dim = 8
+    c.model.latent = "mixture"
+    c.model.latent_components = 100
+    c.model.latent_component_std = 0.05
+    c.model.generator.update(width=256, depth=4, activation="relu", batch_norm=False, output="linear")
+    c.model.critic.update(width=200, depth=3, activation="leaky_relu", leaky_slope=0.2, batch_norm=False)
     c.loss.name = "non_saturating"
-    c.optimizer.generator.update(lr=1e-4, b1=0.5, b2=0.999)
-    c.optimizer.critic.update(lr=1e-4, b1=0.5, b2=0.999)
-    c.train.steps = 20_000
+    c.loss.r1_penalty = 0.1
+    c.optimizer.generator.update(lr=1e-4, b1=0.5, b2=0.999, schedule="cosine")
+    c.optimizer.critic.update(lr=1e-3, b1=0.5, b2=0.999, schedule="cosine")
+    c.train.steps = 50_000
     c.train.batch_size = 100
+    c.checkpoint.every_steps = 10_000
+    c.eval.every_steps = 5_000
+    c.viz.every_steps = 2_500
     if dataset == "gaussian":
-        # Seed 001: 2 hidden layers each, and the latent size is the thing to study.
+        # Seed 001: a plain GAN, 2 hidden layers each; the latent size is the thing to study.
         c.model.z_dim = 100
-        c.model.generator.update(width=128, depth=2)
-        c.model.critic.update(width=128, depth=2)
+        c.model.latent = "normal"
+        c.model.generator.update(width=128, depth=2, batch_norm=True)
+        c.model.critic.update(width=128, depth=2, activation="relu")
+        c.loss.r1_penalty = 0.0
+        c.optimizer.generator.update(lr=1e-4, schedule="constant")
+        c.optimizer.critic.update(lr=1e-4, schedule="constant")
         c.train.steps = 5_000
+        c.eval.every_steps = c.viz.every_steps = 1_000
     if "tiny" in options:
         c.train.steps = 6
         c.train.log_every_steps = 2

@@ -10,7 +10,8 @@ def test_perfect_samples_cover_every_mode():
     grid = toy2d.grid()
     samples = np.repeat(grid.means, 100, axis=0)
     m = mode_coverage(samples, grid.means, grid.sigma)
-    assert m == {"modes_covered": 25, "num_modes": 25, "high_quality_pct": 100.0, "reverse_kl": 0.0}
+    assert m == {"modes_covered": 25, "num_modes": 25, "high_quality_pct": 100.0, "reverse_kl": 0.0,
+                 "spread_ratio": 0.0}  # every mode collapsed to a point
 
 
 def test_collapsed_samples():
@@ -31,6 +32,7 @@ def test_three_sigma_threshold_and_data_statistics():
     # A 2D Gaussian lies within 3 sigma with probability 1 - exp(-4.5) = 98.9%.
     assert abs(m["high_quality_pct"] - 100 * (1 - np.exp(-4.5))) < 0.5
     assert m["reverse_kl"] < 0.01
+    assert abs(m["spread_ratio"] - 1.0) < 0.02  # true data has the true spread
 
 
 def test_frechet_distance_closed_form():
