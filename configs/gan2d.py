@@ -22,14 +22,14 @@ def get_config(arg: str = "grid"):
     c.model.z_dim = 8
     c.model.latent = "mixture"
     c.model.latent_components = 100
-    c.model.latent_component_std = 0.05
+    c.model.latent_component_std = 0.02
     c.model.generator.update(width=256, depth=4, activation="relu", batch_norm=False, output="linear")
     c.model.critic.update(width=200, depth=3, activation="leaky_relu", leaky_slope=0.2, batch_norm=False)
     c.loss.name = "non_saturating"
     c.loss.r1_penalty = 0.1
     c.optimizer.generator.update(lr=1e-4, b1=0.5, b2=0.999, schedule="cosine")
     c.optimizer.critic.update(lr=1e-3, b1=0.5, b2=0.999, schedule="cosine")
-    c.train.steps = 50_000
+    c.train.steps = 60_000
     c.train.batch_size = 100
     c.checkpoint.every_steps = 10_000
     c.eval.every_steps = 5_000
