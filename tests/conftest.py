@@ -28,6 +28,12 @@ def run_launch(*args: str, env: dict | None = None, timeout: int = 300) -> subpr
                           capture_output=True, text=True, timeout=timeout)
 
 
+def constant_learning_rates(c):
+    """Runs that change train.steps between sessions need rates that do not depend on it."""
+    c.optimizer.generator.schedule = c.optimizer.critic.schedule = "constant"
+    return c
+
+
 @pytest.fixture
 def config():
     return tiny_config()
