@@ -5,6 +5,7 @@ Training, sampling and evaluation all start here, so they agree on what a run is
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -67,11 +68,12 @@ class Experiment:
         key = jax.random.fold_in(jax.random.key(self.config.seed), stream)
         return latent.make_sampler(self.config.model)(key, (n, self.config.model.z_dim))
 
+    @functools.cached_property
+    def _sample_fn(self):
+        return jax.jit(make_sample_fn(self.generator, batch_stats=self.config.model.sample_batch_stats))
+
     def generate(self, state: GANState, z: jax.Array, labels=None, chunk: int = 5000) -> np.ndarray:
         """Samples for latents `z`, as a float32 numpy array, in chunks of `chunk`."""
-        if not hasattr(self, "_sample_fn"):
-            self._sample_fn = jax.jit(make_sample_fn(
-                self.generator, batch_stats=self.config.model.sample_batch_stats))
         outs = []
         for i in range(0, z.shape[0], chunk):
             y = None if labels is None else labels[i:i + chunk]
