@@ -36,8 +36,10 @@ def mode_coverage(samples: np.ndarray, modes: np.ndarray, sigma: float, threshol
         reverse_kl = float(np.sum(p[nz] * np.log(p[nz] * len(modes))))
     else:
         reverse_kl = float("nan")
-    near = dist[np.arange(len(samples)), nearest][good]
-    spread = float(np.sqrt(np.mean(near**2)) / _truncated_rms(sigma, modes.shape[1], threshold)) if good.any() else float("nan")
+    spread = float("nan")
+    if good.any():
+        near = dist[np.arange(len(samples)), nearest][good]
+        spread = float(np.sqrt(np.mean(near**2)) / _truncated_rms(sigma, modes.shape[1], threshold))
     return {
         "modes_covered": int(np.count_nonzero(counts)),
         "num_modes": int(len(modes)),
