@@ -36,7 +36,16 @@ def base_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.name = "gan2d_grid"  # names the default run directory
     c.seed = 0
-    c.data = dict(source="toy2d", name="grid", path="", dim=2, sigma=0.0, distribution_seed=0)
+    c.data = dict(
+        source="toy2d", name="grid", path="",
+        dim=2, sigma=0.0, distribution_seed=0,  # toy2d; distribution_seed also picks synthetic images
+        # Images (jaxgan/data/): size 0 / channels 0 keep the dataset's own.
+        image_size=0, image_height=0, image_width=0, channels=0, split="train", flip=False,
+        num_classes=0, use_labels=True, num_examples=0,  # num_examples 0: all (synthetic: 10000)
+        image_key="image", label_key="label",  # tfds feature names
+        fit="stretch", resize_filter="bicubic", background="white",  # resizing, alpha compositing
+        folder_labels="auto", load_full=True, max_bad_fraction=0.1, workers=0, cache_dir="",
+    )
     c.model = dict(
         z_dim=2,
         latent="normal",  # 'uniform' in [-1, 1], or 'mixture' (see jaxgan/latent.py)
@@ -149,6 +158,25 @@ RULES: dict[str, Rule] = {
     "data.dim": _int(1),
     "data.sigma": _float(0.0),
     "data.distribution_seed": _int(0),
+    "data.image_size": _int(0),
+    "data.image_height": _int(0),
+    "data.image_width": _int(0),
+    "data.channels": Rule(int, choices=data.CHANNELS),
+    "data.split": Rule(str),
+    "data.flip": Rule(bool),
+    "data.num_classes": _int(0),
+    "data.use_labels": Rule(bool),
+    "data.num_examples": _int(0),
+    "data.image_key": Rule(str),
+    "data.label_key": Rule(str),
+    "data.fit": Rule(str, choices=data.FIT_POLICIES),
+    "data.resize_filter": Rule(str, choices=tuple(data.FILTERS)),
+    "data.background": Rule(str),
+    "data.folder_labels": Rule(str, choices=data.FOLDER_LABELS),
+    "data.load_full": Rule(bool),
+    "data.max_bad_fraction": _float(0.0, 1.0),
+    "data.workers": _int(0),
+    "data.cache_dir": Rule(str),
     "model.z_dim": _int(1),
     "model.latent": Rule(str, choices=latent.KINDS),
     "model.latent_components": _int(1),

@@ -1,0 +1,268 @@
+"""Image data sources and the stream contract: determinism, resume, shards, bad data."""
+from __future__ import annotations
+
+import gzip
+import itertools
+from pathlib import Path
+
+import ml_collections
+import numpy as np
+import pytest
+
+from jaxgan import config as config_lib
+from jaxgan import data
+from jaxgan.data import DataError, idx
+
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+
+def data_config(**overrides) -> ml_collections.ConfigDict:
+    c = config_lib.base_config()
+    c.data.update(overrides)
+    return c.data
+
+
+def write_idx(path: Path, array: np.ndarray, compress: bool = False) -> Path:
+    codes = {np.dtype(np.uint8): 0x08, np.dtype(np.int32): 0x0C}
+    header = bytes([0, 0, codes[array.dtype], array.ndim])
+    header += np.array(array.shape, ">u4").tobytes()
+    body = array.astype(array.dtype.newbyteorder(">")).tobytes()
+    raw = header + body
+    path.write_bytes(gzip.compress(raw) if compress else raw)
+    return path
+
+
+def make_idx_dir(directory: Path, n: int = 50, hw=(6, 5), classes: int = 4, compress=True,
+                 test: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (n, *hw), dtype=np.uint8)
+    y = (np.arange(n) % classes).astype(np.uint8)
+    gz = ".gz" if compress else ""
+    directory.mkdir(parents=True, exist_ok=True)
+    write_idx(directory / f"train-images-idx3-ubyte{gz}", x, compress)
+    write_idx(directory / f"train-labels-idx1-ubyte{gz}", y, compress)
+    if test:
+        write_idx(directory / f"t10k-images-idx3-ubyte{gz}", x[:test], compress)
+        write_idx(directory / f"t10k-labels-idx1-ubyte{gz}", y[:test], compress)
+    return x, y
+
+
+def take(stream, n):
+    return list(itertools.islice(stream, n))
+
+
+# ---- synthetic -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_synthetic_shapes_range_and_labels(channels):
+    ds = data.build(data_config(source="synthetic", image_size=12, channels=channels,
+                                num_classes=7, num_examples=200), seed=0)
+    assert ds.kind == "images" and ds.shape == (12, 12, channels) and ds.num_classes == 7
+    assert ds.num_examples == 200 and len(ds.class_names) == 7
+    batch = next(ds.batches(16))
+    assert batch["x"].shape == (16, 12, 12, channels) and batch["x"].dtype == np.float32
+    assert batch["x"].min() >= -1 and batch["x"].max() <= 1
+    assert batch["label"].dtype == np.int32 and batch["label"].max() < 7
+    assert len({b.tobytes() for b in batch["x"]}) == 16  # every example differs
+
+
+def test_synthetic_classes_differ_and_are_deterministic():
+    cfg = data_config(source="synthetic", image_size=16, num_classes=3, num_examples=300)
+    a, b = data.build(cfg, seed=0).reference(300), data.build(cfg, seed=5).reference(300)
+    np.testing.assert_array_equal(a["x"], b["x"])  # content is the dataset's, not the run's seed
+    means = [a["x"][a["label"] == k].mean(0) for k in range(3)]
+    assert min(np.abs(means[i] - means[j]).mean() for i, j in [(0, 1), (0, 2), (1, 2)]) > 0.02
+    other = data.build(data_config(source="synthetic", image_size=16, num_classes=3,
+                                   num_examples=300, distribution_seed=1), seed=0).reference(300)
+    assert not np.array_equal(a["x"], other["x"])
+
+
+def test_synthetic_unlabelled_and_use_labels_false():
+    ds = data.build(data_config(source="synthetic", num_classes=0, num_examples=20), seed=0)
+    assert ds.num_classes == 0 and ds.class_names == [] and "label" not in next(ds.batches(4))
+    assert ds.shape == (32, 32, 3)
+    ds = data.build(data_config(source="synthetic", num_classes=5, use_labels=False,
+                                num_examples=20), seed=0)
+    assert ds.num_classes == 0 and "label" not in next(ds.batches(4))
+    assert "label" not in ds.reference(3)
+
+
+def test_synthetic_rectangular_and_test_split():
+    ds = data.build(data_config(source="synthetic", image_height=8, image_width=20,
+                                num_examples=60, num_classes=2), seed=0)
+    assert ds.shape == (8, 20, 3)
+    assert ds.reference(1000, split="test")["x"].shape == (10, 8, 20, 3)
+    with pytest.raises(DataError, match="no 'validation' split"):
+        ds.reference(5, split="validation")
+
+
+# ---- the stream contract ---------------------------------------------------------------------
+
+def _synthetic(n=50, flip=False, seed=0):
+    return data.build(data_config(source="synthetic", image_size=4, num_classes=3, num_examples=n,
+                                  flip=flip), seed=seed)
+
+
+def test_each_epoch_is_a_new_permutation_without_repeats():
+    ds = _synthetic(n=50)
+    positions = np.arange(150)
+    ids = ds.indices(positions).reshape(3, 50)
+    for epoch in ids:
+        assert sorted(epoch) == list(range(50))
+    assert not np.array_equal(ids[0], ids[1]) and not np.array_equal(ids[1], ids[2])
+    assert not np.array_equal(ids[0], _synthetic(n=50, seed=1).indices(positions[:50]))
+
+
+def test_resume_continues_the_stream_exactly():
+    ds = _synthetic(n=50, flip=True)
+    full = take(ds.batches(7), 20)  # crosses two epoch boundaries
+    resumed = take(_synthetic(n=50, flip=True).batches(7, start=12), 8)
+    for a, b in zip(full[12:], resumed):
+        np.testing.assert_array_equal(a["x"], b["x"])
+        np.testing.assert_array_equal(a["label"], b["label"])
+    # Stopping after batch 11 and resuming at 12 neither repeats nor skips an example of epoch 1.
+    ids = ds.indices(np.arange(20 * 7)).reshape(20, 7)
+    epoch1 = np.concatenate([ids[:12].ravel()[50:], ids[12:].ravel()[:100 - 12 * 7]])
+    assert sorted(epoch1) == list(range(50))
+
+
+def test_two_shards_split_each_global_batch():
+    ds = _synthetic(n=50, flip=True)
+    whole = take(ds.batches(8), 5)
+    shards = [take(ds.batches(4, shard_index=s, num_shards=2), 5) for s in range(2)]
+    for g, a, b in zip(whole, *shards):
+        np.testing.assert_array_equal(g["x"], np.concatenate([a["x"], b["x"]]))
+        np.testing.assert_array_equal(g["label"], np.concatenate([a["label"], b["label"]]))
+    with pytest.raises(ValueError):
+        next(ds.batches(4, shard_index=2, num_shards=2))
+
+
+def test_flip_mirrors_some_examples_only():
+    plain, flipped = _synthetic(n=50), _synthetic(n=50, flip=True)
+    a, b = next(plain.batches(32))["x"], next(flipped.batches(32))["x"]
+    same = [np.array_equal(x, y) for x, y in zip(a, b)]
+    mirrored = [np.array_equal(x[:, ::-1], y) for x, y in zip(a, b)]
+    assert all(s or m for s, m in zip(same, mirrored)) and 4 < sum(mirrored) < 28
+
+
+# ---- IDX -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_idx_reads_gzipped_and_plain(tmp_path, compress):
+    x, y = make_idx_dir(tmp_path, compress=compress)
+    ds = data.build(data_config(source="idx", name="digits", path=str(tmp_path)), seed=0)
+    assert ds.shape == (6, 5, 1) and ds.num_classes == 4 and ds.num_examples == 50
+    ref = ds.reference(100)
+    np.testing.assert_array_equal(ref["label"], y)
+    np.testing.assert_allclose(ref["x"][..., 0], x / 127.5 - 1, atol=1e-6)
+    assert ds.reference(100, split="test")["x"].shape == (10, 6, 5, 1)
+
+
+def test_idx_resize_channels_and_no_test_split(tmp_path):
+    make_idx_dir(tmp_path, test=0)
+    ds = data.build(data_config(source="idx", name="digits", path=str(tmp_path), image_size=8,
+                                channels=3, use_labels=False), seed=0)
+    assert ds.shape == (8, 8, 3) and ds.num_classes == 0
+    batch = next(ds.batches(5))
+    assert "label" not in batch
+    np.testing.assert_array_equal(batch["x"][..., 0], batch["x"][..., 2])  # gray copied to RGB
+    with pytest.raises(DataError, match="no 'test' split"):
+        ds.reference(5, split="test")
+
+
+def test_idx_bad_files(tmp_path):
+    make_idx_dir(tmp_path)
+    images = tmp_path / "train-images-idx3-ubyte.gz"
+    raw = gzip.decompress(images.read_bytes())
+    images.write_bytes(gzip.compress(raw[:-7]))
+    with pytest.raises(DataError, match="truncated"):
+        data.build(data_config(source="idx", name="x", path=str(tmp_path)), seed=0)
+    images.write_bytes(gzip.compress(raw)[:40])  # a cut gzip stream
+    with pytest.raises(DataError, match="damaged or truncated"):
+        data.build(data_config(source="idx", name="x", path=str(tmp_path)), seed=0)
+    images.write_bytes(b"<html>not found</html>")
+    with pytest.raises(DataError, match="not an IDX file"):
+        data.build(data_config(source="idx", name="x", path=str(tmp_path)), seed=0)
+
+
+def test_idx_missing_directory_or_name(tmp_path, monkeypatch):
+    with pytest.raises(DataError, match="pass --config.data.path=DIR"):
+        data.build(data_config(source="idx", name="kmnist"), seed=0)
+    with pytest.raises(DataError, match="no IDX files for 'mnist'.*data.path=DIR"):
+        data.build(data_config(source="idx", name="mnist", path=str(tmp_path)), seed=0)
+    monkeypatch.setitem(idx.DEFAULT_DIRS, "fashion_mnist", (str(tmp_path / "absent"),))
+    with pytest.raises(DataError, match="apt-get install dataset-fashion-mnist"):
+        data.build(data_config(source="idx", name="fashion_mnist"), seed=0)
+
+
+@pytest.mark.skipif(not (FASHION / "train-images-idx3-ubyte.gz").exists(),
+                    reason="Debian's dataset-fashion-mnist is not installed")
+@pytest.mark.parametrize("source", ["idx", "tfds"])
+def test_fashion_mnist_by_name_from_the_debian_files(source):
+    ds = data.build(data_config(source=source, name="fashion_mnist", num_examples=500), seed=0)
+    assert ds.source == "idx" and ds.shape == (28, 28, 1) and ds.num_examples == 500
+    assert ds.num_classes == 10 and ds.class_names[9] == "Ankle boot"
+    test = ds.reference(64, split="test")
+    assert test["x"].shape == (64, 28, 28, 1) and test["label"].shape == (64,)
+
+
+# ---- tfds ------------------------------------------------------------------------------------
+
+@pytest.fixture
+def mock_tfds():
+    tfds = pytest.importorskip("tensorflow_datasets")
+    with tfds.testing.mock_data(num_examples=12):
+        yield tfds
+
+
+def test_tfds_by_name_through_data_source(mock_tfds):
+    ds = data.build(data_config(source="tfds", name="cifar10"), seed=0)
+    assert ds.source == "tfds" and ds.shape == (32, 32, 3) and ds.num_classes == 10
+    assert ds.num_examples == 12
+    batch = next(ds.batches(5))
+    assert batch["x"].shape == (5, 32, 32, 3) and batch["label"].shape == (5,)
+    assert ds.reference(4, split="test")["x"].shape == (4, 32, 32, 3)
+
+
+def test_tfds_streamed_resized_gray(mock_tfds):
+    ds = data.build(data_config(source="tfds", name="rock_paper_scissors", image_size=16,
+                                channels=1, load_full=False), seed=0)
+    assert ds.shape == (16, 16, 1) and ds.num_classes == 3
+    a = take(ds.batches(5), 4)
+    b = take(data.build(data_config(source="tfds", name="rock_paper_scissors", image_size=16,
+                                    channels=1), seed=0).batches(5, start=2), 2)
+    np.testing.assert_array_equal(a[3]["x"], b[1]["x"])  # streamed == loaded, resumable
+
+
+def test_tfds_mnist_falls_back_to_tfds_without_idx_files(mock_tfds, monkeypatch, tmp_path):
+    monkeypatch.setitem(idx.DEFAULT_DIRS, "mnist", (str(tmp_path),))
+    ds = data.build(data_config(source="tfds", name="mnist"), seed=0)
+    assert ds.source == "tfds" and ds.shape == (28, 28, 1)
+
+
+def test_tfds_unknown_name_and_keys(mock_tfds):
+    with pytest.raises(DataError, match="no dataset 'fashoin_mnist'.*'fashion_mnist'"):
+        data.build(data_config(source="tfds", name="fashoin_mnist"), seed=0)
+    with pytest.raises(DataError, match="no feature 'img'"):
+        data.build(data_config(source="tfds", name="cifar10", image_key="img"), seed=0)
+
+
+# ---- config ----------------------------------------------------------------------------------
+
+def test_config_validates_data_keys():
+    c = config_lib.base_config()
+    c.data.channels = 2
+    c.data.fit = "squash"
+    with pytest.raises(config_lib.ConfigError) as e:
+        config_lib.validate(c)
+    assert "data.channels = 2" in str(e.value) and "data.fit = 'squash'" in str(e.value)
+    c = config_lib.base_config()
+    c.data.source = "tfds"
+    c.data.name = "anything_at_all"  # names are checked when the data is built
+    config_lib.validate(c)
+
+
+def test_unknown_source_is_a_data_error():
+    with pytest.raises(DataError, match="unknown data source"):
+        data.build(data_config(source="s3"), seed=0)
+    assert issubclass(DataError, ValueError)
