@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 import ml_collections
 
 from jaxgan import data, latent, losses, models, optim
-from jaxgan.models import layers
+from jaxgan.models import conv, dcgan, layers
 
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 PARALLEL_MODES = ("auto", "single", "mesh", "pmap")
@@ -61,9 +61,17 @@ def base_config() -> ml_collections.ConfigDict:
         gradient_penalty=0.0,  # WGAN-GP factor (lambda)
         r1_penalty=0.0,  # R1 factor (gamma); the penalty added is gamma / 2 * E||grad||^2
         clip=0.0,  # WGAN weight clipping to [-clip, clip]; 0 disables
-        real_label=1.0,  # target of real examples for the binary losses (label smoothing)
+        # Label smoothing (binary losses): fixed targets, or per-example U(low, high) when a
+        # (low, high) range is given, e.g. --config.loss.real_label_range="(0.7, 1.0)".
+        real_label=1.0,
         fake_label=0.0,
+        real_label_range=(),
+        fake_label_range=(),
+        class_weight=1.0,  # AC-GAN: weight of the auxiliary class loss (critic conditioning 'auxiliary')
     )
+    # Instance noise: N(0, std^2) added to every critic input; std decays linearly to 0 over
+    # `instance_noise_anneal_steps` generator steps (0: constant).
+    c.augment = dict(instance_noise=0.0, instance_noise_anneal_steps=0)
     c.optimizer = dict(generator=_optimizer(), critic=_optimizer())
     c.train = dict(
         steps=10_000,
@@ -147,6 +155,14 @@ _MODEL_FIELD_RULES = {
     "weight_init": Rule(str, choices=layers.INITS),
     "weight_init_std": _float(0.0, low_open=True),
     "output": Rule(str, choices=("linear", "tanh")),
+    "n_feature": _int(1),
+    "max_features": _int(1),
+    "min_size": _int(1),
+    "normalization": Rule(str, choices=layers.NORMS),
+    "downsample": Rule(str, choices=dcgan.DOWNSAMPLINGS),
+    "conditioning": Rule(str, choices=dcgan.CONDITIONINGS),
+    "conv_impl": Rule(str, choices=conv.IMPLEMENTATIONS),
+    "label_embedding": _int(0),
 }
 
 RULES: dict[str, Rule] = {
@@ -190,6 +206,12 @@ RULES: dict[str, Rule] = {
     "loss.clip": _float(0.0),
     "loss.real_label": _float(0.0, 1.0),
     "loss.fake_label": _float(0.0, 1.0),
+    # JSON (saved configs) turns tuples into lists, so both are accepted.
+    "loss.real_label_range": Rule((tuple, list)),
+    "loss.fake_label_range": Rule((tuple, list)),
+    "loss.class_weight": _float(0.0),
+    "augment.instance_noise": _float(0.0),
+    "augment.instance_noise_anneal_steps": _int(0),
     **{f"optimizer.{net}.{k}": r for net in ("generator", "critic") for k, r in _OPTIMIZER_RULES.items()},
     "train.steps": _int(1),
     "train.batch_size": _int(1),
@@ -265,9 +287,20 @@ def _cross_field_problems(c: ml_collections.ConfigDict) -> list[str]:
         problems.append(
             f"train.batch_size = {c.train.batch_size} must be a multiple of model.critic.pack = {pack}")
     binary = losses.get(c.loss.name).uses_targets
-    if not binary and (c.loss.real_label != 1.0 or c.loss.fake_label != 0.0):
-        problems.append(f"loss.real_label/fake_label (label smoothing) have no effect with loss.name = "
-                        f"{c.loss.name!r}; use a binary loss or leave them at 1.0/0.0")
+    smoothing = (c.loss.real_label != 1.0 or c.loss.fake_label != 0.0
+                 or c.loss.real_label_range or c.loss.fake_label_range)
+    if not binary and smoothing:
+        problems.append(f"loss.real_label/fake_label(_range) (label smoothing) have no effect with "
+                        f"loss.name = {c.loss.name!r}; use a binary loss or leave them at 1.0/0.0 and ()")
+    for side in ("real", "fake"):
+        r = c.loss[f"{side}_label_range"]
+        if r and not (len(r) == 2 and all(isinstance(v, (int, float)) for v in r) and 0 <= r[0] <= r[1] <= 1):
+            problems.append(f"loss.{side}_label_range = {tuple(r)!r}: must be () or (low, high) "
+                            "with 0 <= low <= high <= 1")
+    conditioning = c.model.critic.get("conditioning")
+    if pack > 1 and conditioning in ("projection", "auxiliary"):
+        problems.append(f"model.critic.pack = {pack} cannot be combined with conditioning = "
+                        f"{conditioning!r} (one label per critic input); use pack = 1 or 'concat'")
     return problems
 
 
@@ -278,7 +311,8 @@ RESUMABLE_CHANGES = ("name", "train.steps", "train.log_every_steps", "train.prog
 
 def incompatible_keys(saved: dict, current: dict) -> list[str]:
     """Keys (with both values) on which `current` cannot continue a run saved with `saved`."""
-    old, new = flatten(saved), flatten(current)
+    as_tuple = lambda tree: {k: tuple(v) if isinstance(v, list) else v for k, v in flatten(tree).items()}
+    old, new = as_tuple(saved), as_tuple(current)
     # A decaying learning rate is a function of train.steps: changing it changes the past.
     decays = any(v != "constant" for k, v in {**old, **new}.items() if k.endswith(".schedule"))
     diffs = []

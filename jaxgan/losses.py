@@ -101,3 +101,10 @@ def r1_penalty(critic_fn, real, *, group: int = 1):
     """R1 (Mescheder et al. 2018): E[||grad D(x_real)||^2]; scale by gamma/2 outside."""
     grads = jax.grad(lambda x: jnp.sum(critic_fn(x)))(real)
     return jnp.mean(_per_example_norm(grads, group) ** 2)
+
+
+def class_loss(logits, labels):
+    """AC-GAN's auxiliary classification loss (Odena et al. 2017): softmax cross-entropy of
+    the critic's class logits against the labels, on real and on generated images alike."""
+    log_probs = jax.nn.log_softmax(logits)
+    return -jnp.mean(jnp.take_along_axis(log_probs, labels[:, None].astype(jnp.int32), axis=-1))

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
-from jaxgan import latent, losses
+from jaxgan import augment, latent, losses
 from jaxgan.state import GANState
 
 
@@ -48,6 +48,11 @@ class _Draws:
         return tree if self.axis_name is None else lax.pmean(tree, self.axis_name)
 
 
+def _split(critic_out):
+    """(scores, class logits or None): an AC-GAN critic returns both, others scores only."""
+    return critic_out if isinstance(critic_out, tuple) else (critic_out, None)
+
+
 def make_apply(module):
     """(params, stats, inputs, labels, dropout_key) -> (outputs, new_stats), in train mode."""
 
@@ -69,24 +74,46 @@ def make_train_step(config, generator, critic, g_tx, d_tx, *, num_classes: int =
     pack = getattr(critic, "pack", 1)
     g_apply, d_apply = make_apply(generator), make_apply(critic)
     draws = _Draws(axis_name, num_replicas)
+    noise = config.augment
+
+    def add_noise(step, key, x):
+        # Instance noise on every critic input, real and fake alike.
+        if not noise.instance_noise:
+            return x
+        std = augment.instance_noise_std(step, noise.instance_noise, noise.instance_noise_anneal_steps)
+        return x + std * draws(jax.random.normal, key, x.shape).astype(x.dtype)
+
+    fold = lambda k: jax.random.fold_in(k, 1)
 
     def critic_update(state: GANState, carry, real_batch, key):
         d_params, d_stats, d_opt, g_stats = carry
         real, labels = real_batch["x"], real_batch.get("label")
         b = real.shape[0]
-        k_z, k_g, k_real, k_fake, k_pen, k_eps = jax.random.split(key, 6)
+        k_z, k_g, k_real, k_fake, k_pen, k_eps, k_noise, k_t = jax.random.split(key, 8)
         z = draws(sample_latent, k_z, (b, z_dim))
         fake, g_stats = g_apply(state.g_params, g_stats, z, labels, draws.local_key(k_g))
         fake = lax.stop_gradient(fake)
+        real, fake = add_noise(state.step, k_noise, real), add_noise(state.step, fold(k_noise), fake)
         eps = draws(jax.random.uniform, k_eps, (b // pack,))
+        k_rt, k_ft = jax.random.split(k_t)
+        real_target = draws(lambda k, s: augment.label_targets(k, s, lc.real_label, lc.real_label_range),
+                            k_rt, (b // pack,))
+        fake_target = draws(lambda k, s: augment.label_targets(k, s, lc.fake_label, lc.fake_label_range),
+                            k_ft, (b // pack,))
 
         def loss_fn(d_params):
             real_out, stats = d_apply(d_params, d_stats, real, labels, draws.local_key(k_real))
             fake_out, stats = d_apply(d_params, stats, fake, labels, draws.local_key(k_fake))
-            d_loss = loss.critic(real_out, fake_out, lc.real_label, lc.fake_label)
+            (real_out, real_logits), (fake_out, fake_logits) = _split(real_out), _split(fake_out)
+            d_loss = loss.critic(real_out, fake_out, real_target, fake_target)
             metrics = {"d_loss": d_loss, "d_real": jnp.mean(real_out), "d_fake": jnp.mean(fake_out)}
             total = d_loss
-            critic_fn = lambda x: d_apply(d_params, d_stats, x, labels, draws.local_key(k_pen))[0]
+            if real_logits is not None:
+                class_loss = losses.class_loss(real_logits, labels) + losses.class_loss(fake_logits, labels)
+                total += lc.class_weight * class_loss
+                metrics["d_class_loss"] = class_loss
+                metrics["d_class_accuracy"] = jnp.mean(jnp.argmax(real_logits, -1) == labels)
+            critic_fn = lambda x: _split(d_apply(d_params, d_stats, x, labels, draws.local_key(k_pen))[0])[0]
             if lc.gradient_penalty:
                 gp = losses.gradient_penalty(critic_fn, real, fake, eps, group=pack)
                 total += lc.gradient_penalty * gp
@@ -106,7 +133,7 @@ def make_train_step(config, generator, critic, g_tx, d_tx, *, num_classes: int =
         return (d_params, d_stats, d_opt, g_stats), metrics
 
     def generator_update(state: GANState, g_stats, b, key):
-        k_z, k_y, k_g, k_d = jax.random.split(key, 4)
+        k_z, k_y, k_g, k_d, k_noise = jax.random.split(key, 5)
         z = draws(sample_latent, k_z, (b, z_dim))
         labels = None
         if num_classes:
@@ -114,9 +141,16 @@ def make_train_step(config, generator, critic, g_tx, d_tx, *, num_classes: int =
 
         def loss_fn(g_params):
             fake, stats = g_apply(g_params, g_stats, z, labels, draws.local_key(k_g))
+            fake = add_noise(state.step, k_noise, fake)
             fake_out, _ = d_apply(state.d_params, state.d_stats, fake, labels, draws.local_key(k_d))
+            fake_out, fake_logits = _split(fake_out)
             g_loss = loss.generator(fake_out)
-            return g_loss, (stats, {"g_loss": g_loss})
+            metrics = {"g_loss": g_loss}
+            total = g_loss
+            if fake_logits is not None:
+                metrics["g_class_loss"] = losses.class_loss(fake_logits, labels)
+                total += lc.class_weight * metrics["g_class_loss"]
+            return total, (stats, metrics)
 
         grads, (g_stats, metrics) = jax.grad(loss_fn, has_aux=True)(state.g_params)
         grads = draws.mean(grads)

@@ -11,10 +11,10 @@ from typing import Any, Sequence
 
 import flax.linen as nn
 
-from jaxgan.models import mlp
+from jaxgan.models import dcgan, mlp
 
-GENERATORS: dict[str, type[nn.Module]] = {"mlp": mlp.MLPGenerator}
-CRITICS: dict[str, type[nn.Module]] = {"mlp": mlp.MLPCritic}
+GENERATORS: dict[str, type[nn.Module]] = {"mlp": mlp.MLPGenerator, "conv": dcgan.ConvGenerator}
+CRITICS: dict[str, type[nn.Module]] = {"mlp": mlp.MLPCritic, "conv": dcgan.ConvCritic}
 
 # Fields set by the builder from the data and execution mode, never from the config.
 DERIVED_FIELDS = ("out_shape", "num_classes", "axis_name", "parent", "name")

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "elu", "gelu", "silu", "maxout")
 INITS = ("default", "normal", "xavier_uniform", "kaiming_normal")
+NORMS = ("batch", "instance", "layer", "none")
 
 
 def activation(name: str, leaky_slope: float = 0.2):
@@ -63,6 +64,23 @@ def batch_norm(train: bool, axis_name: str | None, momentum: float = 0.9):
     statistics are averaged over `axis_name`.
     """
     return nn.BatchNorm(use_running_average=not train, momentum=momentum, axis_name=axis_name)
+
+
+def normalization(name: str, train: bool, axis_name: str | None):
+    """The normalisation layer called `name` for NHWC maps (identity for 'none').
+
+    'instance' normalises each channel of each example over space; 'layer' each example over
+    space and channels (the WGAN-GP paper's choice for a critic, where batch norm would couple
+    the examples whose gradients the penalty constrains)."""
+    if name == "batch":
+        return batch_norm(train, axis_name)
+    if name == "instance":
+        return nn.InstanceNorm()
+    if name == "layer":
+        return nn.LayerNorm(reduction_axes=(-3, -2, -1), feature_axes=-1)
+    if name == "none":
+        return lambda x: x
+    raise ValueError(f"unknown normalization {name!r}; choose one of {list(NORMS)}")
 
 
 def pack(x: jax.Array, group: int) -> jax.Array:
