@@ -266,3 +266,171 @@ def test_unknown_source_is_a_data_error():
     with pytest.raises(DataError, match="unknown data source"):
         data.build(data_config(source="s3"), seed=0)
     assert issubclass(DataError, ValueError)
+
+
+# ---- image folders ---------------------------------------------------------------------------
+
+def _png(path: Path, array: np.ndarray, mode: str | None = None, fmt: str | None = None, **kw):
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array, mode).save(path, fmt, **kw)
+    return path
+
+
+def make_folder(root: Path, bad: bool = True) -> dict:
+    """Two classes in every format and mode, plus broken and non-image files."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    rgb = lambda h=10, w=10: rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    _png(root / "cats" / "a.png", rgb())
+    _png(root / "cats" / "b.jpg", rgb(), quality=95)
+    _png(root / "cats" / "c.bmp", rgb())
+    _png(root / "cats" / "deep" / "d.webp", rgb(), lossless=True)
+    _png(root / "cats" / "gray.png", rng.integers(0, 256, (10, 10), dtype=np.uint8))  # L in RGB
+    rgba = np.concatenate([rgb(), np.zeros((10, 10, 1), np.uint8)], -1)
+    _png(root / "dogs" / "transparent.png", rgba)
+    frames = [Image.new("RGB", (10, 10), c) for c in ((255, 0, 0), (0, 0, 255))]
+    (root / "dogs").mkdir(parents=True, exist_ok=True)
+    frames[0].save(root / "dogs" / "anim.gif", save_all=True, append_images=frames[1:])
+    Image.new("P", (10, 10), 3).save(root / "dogs" / "palette.png")
+    _png(root / "dogs" / "big.png", rgb(20, 30))  # another size
+    (root / "dogs" / "notes.txt").write_text("not an image")
+    (root / ".DS_Store").write_bytes(b"\0\1")
+    if bad:
+        (root / "dogs" / "fake.png").write_text("<html>404</html>")
+        good = (root / "cats" / "a.png").read_bytes()
+        (root / "dogs" / "truncated.png").write_bytes(good[: len(good) // 2])
+    return {"good": 9, "bad": 2 if bad else 0}
+
+
+def folder_config(root, **kw):
+    kw.setdefault("max_bad_fraction", 0.5)
+    return data_config(source="folder", name="mine", path=str(root), **kw)
+
+
+def test_folder_reads_every_format_skips_bad_files_with_labels(tmp_path, caplog):
+    counts = make_folder(tmp_path)
+    with caplog.at_level("WARNING"):
+        ds = data.build(folder_config(tmp_path, image_size=16, channels=3), seed=0)
+    assert ds.num_examples == counts["good"] and ds.shape == (16, 16, 3)
+    assert ds.num_classes == 2 and ds.class_names == ["cats", "dogs"]
+    assert "Skipping 2 of 11 image files" in caplog.text and "fake.png" in caplog.text
+    ref = ds.reference(100)
+    assert sorted(np.bincount(ref["label"])) == [4, 5]
+    batch = next(ds.batches(4))
+    assert batch["x"].shape == (4, 16, 16, 3) and batch["label"].shape == (4,)
+
+
+def test_folder_conversions(tmp_path):
+    make_folder(tmp_path, bad=False)
+    ds = data.build(folder_config(tmp_path, image_size=10, folder_labels="none", channels=3,
+                                  background="white"), seed=0)
+    assert ds.num_classes == 0
+    x = ds.reference(100)["x"]
+    files = sorted(p.name for p in tmp_path.rglob("*") if p.suffix != ".txt" and p.is_file()
+                   and not p.name.startswith("."))
+    order = {name: k for k, name in enumerate(["a.png", "b.jpg", "c.bmp", "gray.png", "d.webp",
+                                              "anim.gif", "big.png", "palette.png", "transparent.png"])}
+    assert set(order) == set(files)
+    np.testing.assert_array_equal(x[order["anim.gif"]][0, 0], [1, -1, -1])  # first frame, red
+    np.testing.assert_array_equal(x[order["transparent.png"]], 1.0)  # composited on white
+    gray = x[order["gray.png"]]
+    np.testing.assert_array_equal(gray[..., 0], gray[..., 1])
+    rgba = data.build(folder_config(tmp_path, image_size=10, channels=4), seed=0).reference(100)["x"]
+    assert rgba.shape[-1] == 4 and (rgba[order["transparent.png"], ..., 3] == -1).all()
+    assert (rgba[order["a.png"], ..., 3] == 1).all()
+    black = data.build(folder_config(tmp_path, image_size=10, channels=1, background="black"),
+                       seed=0).reference(100)["x"]
+    assert black.shape[-1] == 1 and (black[order["transparent.png"]] == -1).all()
+
+
+def test_folder_native_size_is_the_most_common_and_mixed_sizes_warn(tmp_path, caplog):
+    make_folder(tmp_path, bad=False)
+    with caplog.at_level("WARNING"):
+        ds = data.build(folder_config(tmp_path), seed=0)
+    assert ds.shape == (10, 10, 3)
+    assert "2 different sizes" in caplog.text and "data.image_size" in caplog.text
+
+
+@pytest.mark.parametrize("fit", ["stretch", "crop", "pad"])
+def test_folder_fit_policies(tmp_path, fit):
+    wide = np.zeros((10, 20, 3), np.uint8)
+    wide[:, :5] = 255  # a white band on the left quarter
+    _png(tmp_path / "wide.png", wide)
+    x = data.build(folder_config(tmp_path, image_size=10, fit=fit, resize_filter="nearest",
+                                 background="black"), seed=0).reference(1)["x"][0, ..., 0]
+    if fit == "stretch":
+        assert (x[:, :2] == 1).all() and (x[:, 3:] == -1).all()
+    elif fit == "crop":  # the centre 10x10 has no white
+        assert (x == -1).all()
+    else:  # letterboxed: black bars above and below, the band in the middle rows
+        assert (x[0] == -1).all() and (x[5, :2] == 1).all()
+
+
+def test_folder_streamed_equals_loaded_and_replaces_files_that_break_late(tmp_path, caplog):
+    make_folder(tmp_path, bad=False)
+    cfg = dict(image_size=8, channels=3)
+    loaded = take(data.build(folder_config(tmp_path, **cfg), seed=3).batches(4, start=1), 3)
+    streamed = take(data.build(folder_config(tmp_path, load_full=False, **cfg), seed=3)
+                    .batches(4, start=1), 3)
+    for a, b in zip(loaded, streamed):
+        np.testing.assert_array_equal(a["x"], b["x"])
+        np.testing.assert_array_equal(a["label"], b["label"])
+    ds = data.build(folder_config(tmp_path, load_full=False, **cfg), seed=3)
+    good = (tmp_path / "cats" / "a.png").read_bytes()
+    (tmp_path / "cats" / "a.png").write_bytes(good[: len(good) - 30])  # header intact, body cut
+    with caplog.at_level("WARNING"):
+        batches = take(ds.batches(9), 2)  # one whole epoch and more
+    assert "Skipping unreadable image" in caplog.text and "a.png" in caplog.text
+    assert all(np.isfinite(b["x"]).all() for b in batches)
+
+
+def test_folder_bad_data_errors(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DataError, match="is empty"):
+        data.build(folder_config(empty), seed=0)
+    (empty / "readme.txt").write_text("hi")
+    (empty / "data.csv").write_text("1,2")
+    with pytest.raises(DataError, match=r"holds no image files, only 1 .csv, 1 .txt files"):
+        data.build(folder_config(empty), seed=0)
+    (empty / "x.png").write_text("not a png")
+    (empty / "y.jpg").write_bytes(b"\xff\xd8\xff")
+    with pytest.raises(DataError, match="none of the 2 image files.*x.png"):
+        data.build(folder_config(empty), seed=0)
+    many_bad = tmp_path / "many_bad"
+    make_folder(many_bad)  # 2 bad of 11
+    with pytest.raises(DataError, match="2 of 11 image files.*max_bad_fraction = 0.1"):
+        data.build(folder_config(many_bad, max_bad_fraction=0.1, image_size=8), seed=0)
+    # Streamed, only headers are read up front: the truncated file is found when it is read.
+    streamed = data.build(folder_config(many_bad, max_bad_fraction=0.1, image_size=8,
+                                        load_full=False), seed=0)
+    with pytest.raises(DataError, match="2 of 11 image files.*truncated.png"):
+        take(streamed.batches(10), 2)
+    with pytest.raises(DataError, match="is missing"):
+        data.build(folder_config(tmp_path / "nowhere"), seed=0)
+    with pytest.raises(DataError, match="kvpratama/pokemon-images-dataset"):
+        data.build(data_config(source="folder", name="pokemon"), seed=0)
+    with pytest.raises(DataError, match="--config.data.path=DIR"):
+        data.build(data_config(source="folder", name="initials"), seed=0)
+
+
+def test_folder_splits_and_label_modes(tmp_path):
+    for split, n in (("train", 4), ("test", 2)):
+        for cls in ("x", "y"):
+            for k in range(n):
+                _png(tmp_path / split / cls / f"{k}.png", np.full((6, 6), 40 * k, np.uint8))
+    ds = data.build(folder_config(tmp_path), seed=0)
+    assert ds.num_examples == 8 and ds.num_classes == 2 and ds.shape == (6, 6, 1)
+    test = ds.reference(100, split="test")
+    assert test["x"].shape == (4, 6, 6, 1) and list(test["label"]) == [0, 0, 1, 1]
+    with pytest.raises(DataError, match="no 'validation' split"):
+        ds.reference(1, split="validation")
+    loose = tmp_path / "loose"
+    _png(loose / "a.png", np.zeros((4, 4), np.uint8))
+    _png(loose / "sub" / "b.png", np.zeros((4, 4), np.uint8))
+    assert data.build(folder_config(loose), seed=0).num_classes == 0  # auto: not all in subfolders
+    with pytest.raises(DataError, match="lie directly in"):
+        data.build(folder_config(loose, folder_labels="subfolders"), seed=0)

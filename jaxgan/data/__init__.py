@@ -17,7 +17,7 @@ class DataError(ValueError):
     """A dataset cannot be found or read; the message says what was found and what to do."""
 
 
-from jaxgan.data import idx, images, synthetic, tfds, toy2d  # noqa: E402
+from jaxgan.data import folder, idx, images, synthetic, tfds, toy2d  # noqa: E402
 
 # source name -> (builder, dataset names it knows, or None when any name may be given)
 SOURCES = {
@@ -25,6 +25,7 @@ SOURCES = {
     "synthetic": (synthetic.build, None),
     "idx": (idx.build, None),
     "tfds": (tfds.build, None),
+    "folder": (folder.build, None),
 }
 
 # The channel counts an image source can be asked for (0 keeps the dataset's own).
