@@ -434,3 +434,32 @@ def test_folder_splits_and_label_modes(tmp_path):
     assert data.build(folder_config(loose), seed=0).num_classes == 0  # auto: not all in subfolders
     with pytest.raises(DataError, match="lie directly in"):
         data.build(folder_config(loose, folder_labels="subfolders"), seed=0)
+
+
+# ---- emoji flags -----------------------------------------------------------------------------
+
+@pytest.mark.skipif(not Path(data.flags.FONT_PATHS[0]).is_file(),
+                    reason="fonts-noto-color-emoji is not installed")
+def test_flags_rendered_once_then_cached(tmp_path, monkeypatch):
+    cfg = data_config(source="flags", name="emoji_flags", image_size=32, cache_dir=str(tmp_path))
+    ds = data.build(cfg, seed=0)
+    assert ds.shape == (32, 32, 4) and 240 <= ds.num_examples <= 270 and ds.num_classes == 0
+    assert {"US", "FR", "JP", "gb-sct"} <= set(ds.codes) and "UM" not in ds.codes  # UM == US
+    x = ds.reference(1000)["x"]
+    assert (x[..., 3] == -1).any() and (x[..., 3] == 1).any()  # transparent around each flag
+    assert len({im.tobytes() for im in x}) == ds.num_examples
+    monkeypatch.setattr(data.flags, "render_all", lambda *a: pytest.fail("not cached"))
+    again = data.build(cfg, seed=0).reference(1000)["x"]
+    np.testing.assert_array_equal(x, again)
+    rgb = data.build(data_config(source="flags", image_size=32, channels=3,
+                                 cache_dir=str(tmp_path)), seed=0)
+    assert rgb.shape == (32, 32, 3) and rgb.reference(1)["x"][0, 0, 0].tolist() == [1, 1, 1]
+
+
+def test_flags_without_the_font(tmp_path):
+    with pytest.raises(DataError, match="apt-get install fonts-noto-color-emoji"):
+        data.build(data_config(source="flags", path=str(tmp_path / "none.ttf")), seed=0)
+    (tmp_path / "bad.ttf").write_text("not a font")
+    with pytest.raises(DataError, match="cannot load the emoji font"):
+        data.build(data_config(source="flags", path=str(tmp_path / "bad.ttf"),
+                               cache_dir=str(tmp_path)), seed=0)

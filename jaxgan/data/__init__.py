@@ -17,7 +17,7 @@ class DataError(ValueError):
     """A dataset cannot be found or read; the message says what was found and what to do."""
 
 
-from jaxgan.data import folder, idx, images, synthetic, tfds, toy2d  # noqa: E402
+from jaxgan.data import flags, folder, idx, images, synthetic, tfds, toy2d  # noqa: E402
 
 # source name -> (builder, dataset names it knows, or None when any name may be given)
 SOURCES = {
@@ -26,6 +26,7 @@ SOURCES = {
     "idx": (idx.build, None),
     "tfds": (tfds.build, None),
     "folder": (folder.build, None),
+    "flags": (flags.build, None),
 }
 
 # The channel counts an image source can be asked for (0 keeps the dataset's own).

@@ -254,7 +254,8 @@ def fit(image: Image.Image, size: tuple[int, int], policy: str = "stretch",
     elif policy == "pad" and iw * h != ih * w:
         scale = min(w / iw, h / ih)
         inner = image.resize((max(1, round(iw * scale)), max(1, round(ih * scale))), FILTERS[resample])
-        canvas_fill = {"L": fill[0], "RGBA": (0, 0, 0, 0), "LA": (0, 0)}.get(image.mode, fill)
+        canvas_fill = {"L": fill[0], "RGBA": (0, 0, 0, 0), "RGBa": (0, 0, 0, 0),
+                       "LA": (0, 0)}.get(image.mode, fill)
         canvas = Image.new(image.mode, (w, h), canvas_fill)
         canvas.paste(inner, ((w - inner.size[0]) // 2, (h - inner.size[1]) // 2))
         return canvas
