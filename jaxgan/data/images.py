@@ -274,9 +274,21 @@ def convert_array(images: np.ndarray, channels: int, size: tuple[int, int] | Non
         return images
     mode = {1: "L", 3: "RGB", 4: "RGBA"}[channels]
     out = np.empty((len(images), *size, channels), np.uint8)
-    for k, im in enumerate(images):
-        pil = Image.fromarray(im[..., 0] if channels == 1 else im, mode)
-        out[k] = np.asarray(fit(pil, size, policy, resample, background)).reshape(*size, channels)
+
+    def resize(k):
+        pil = Image.fromarray(images[k][..., 0] if channels == 1 else images[k], mode)
+        if mode == "RGBA":
+            pil = pil.convert("RGBa")  # premultiplied alpha: no dark fringes
+        pil = fit(pil, size, policy, resample, background)
+        out[k] = np.asarray(pil.convert(mode) if mode == "RGBA" else pil).reshape(*size, channels)
+
+    if len(images) < 64:
+        for k in range(len(images)):
+            resize(k)
+    else:  # Pillow releases the GIL while resampling
+        with concurrent.futures.ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:
+            list(pool.map(lambda lo: [resize(k) for k in range(lo, min(lo + 512, len(images)))],
+                          range(0, len(images), 512)))
     return out
 
 

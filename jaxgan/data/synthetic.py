@@ -19,6 +19,7 @@ NUM_SHAPES = 10
 DEFAULT_SIZE = 32
 DEFAULT_CHANNELS = 3
 DEFAULT_EXAMPLES = 10_000
+CACHE_BYTES = 256 * 2**20
 
 
 def _shape_masks(shape_ids: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -76,31 +77,48 @@ class ShapesSplit:
         self.fg_gray = np.clip(level + rng.normal(0, 0.04, size), 0, 1)
         self.bg = rng.uniform(0.0, 0.35, (size, 2, 3))  # two dark colours of a gradient
         self.bg_dir = rng.uniform(0, 2 * np.pi, size)
+        self._cache = self._done = None
+        if size * hw[0] * hw[1] * channels <= CACHE_BYTES:
+            self._cache = np.empty((size, *hw, channels), np.uint8)
+            self._done = np.zeros(size, bool)
 
     def __len__(self):
         return self.size
 
     def get(self, indices):
+        """Rendered examples; kept once rendered when the whole split fits in CACHE_BYTES."""
         indices = np.asarray(indices)
+        if self._cache is None:
+            return self._render(indices)
+        missing = np.unique(indices[~self._done[indices]])
+        if len(missing):
+            self._cache[missing] = self._render(missing)[0]
+            self._done[missing] = True
+        return self._cache[indices], None if self.labels is None else self.labels[indices]
+
+    def _render(self, indices):
         h, w = self.hw
-        y, x = np.meshgrid(np.linspace(-1, 1, h), np.linspace(-1, 1, w), indexing="ij")
-        cx, cy = self.centre[indices, 0, None, None], self.centre[indices, 1, None, None]
-        cos, sin = np.cos(self.angle[indices])[:, None, None], np.sin(self.angle[indices])[:, None, None]
-        s = self.scale[indices, None, None]
-        dx, dy = x[None] - cx, y[None] - cy
-        mask = _shape_masks(self.shape_ids[indices], (dx * cos + dy * sin) / s, (dy * cos - dx * sin) / s)
+        f32 = lambda a: np.asarray(a, np.float32)
+        y = f32(np.linspace(-1, 1, h))[None, :, None]
+        x = f32(np.linspace(-1, 1, w))[None, None, :]
+        cx, cy = f32(self.centre[indices, 0, None, None]), f32(self.centre[indices, 1, None, None])
+        inv = f32(1.0 / self.scale[indices, None, None])
+        cos = f32(np.cos(self.angle[indices])[:, None, None]) * inv
+        sin = f32(np.sin(self.angle[indices])[:, None, None]) * inv
+        dx, dy = x - cx, y - cy
+        mask = _shape_masks(self.shape_ids[indices], dx * cos + dy * sin, dy * cos - dx * sin)
         d = self.bg_dir[indices]
-        t = (x[None] * np.cos(d)[:, None, None] + y[None] * np.sin(d)[:, None, None] + 1.5) / 3.0
-        bg = self.bg[indices, 0, None, None, :] * (1 - t[..., None]) + self.bg[indices, 1, None, None, :] * t[..., None]
+        t = (x * f32(np.cos(d) / 3)[:, None, None] + y * f32(np.sin(d) / 3)[:, None, None] + 0.5)[..., None]
+        c0, c1 = f32(self.bg[indices, 0, None, None, :]), f32(self.bg[indices, 1, None, None, :])
         if self.channels == 1:
-            fg = self.fg_gray[indices, None, None, None]
-            bg = bg.mean(-1, keepdims=True)
+            fg = f32(self.fg_gray[indices, None, None, None])
+            c0, c1 = c0.mean(-1, keepdims=True), c1.mean(-1, keepdims=True)
         else:
-            fg = self.fg[indices, None, None, :]
-        img = np.where(mask[..., None], fg, bg)
-        if self.channels == 4:
-            img = np.concatenate([img, mask[..., None].astype(np.float64)], axis=-1)
+            fg = f32(self.fg[indices, None, None, :])
+        img = np.where(mask[..., None], fg, c0 + (c1 - c0) * t)
         out = (img * 255.0 + 0.5).astype(np.uint8)
+        if self.channels == 4:
+            out = np.concatenate([out, mask[..., None].astype(np.uint8) * 255], axis=-1)
         return out, None if self.labels is None else self.labels[indices]
 
 
