@@ -240,6 +240,17 @@ def test_tfds_mnist_falls_back_to_tfds_without_idx_files(mock_tfds, monkeypatch,
     assert ds.source == "tfds" and ds.shape == (28, 28, 1)
 
 
+def test_tfds_not_prepared_and_no_download(tmp_path, monkeypatch):
+    tfds = pytest.importorskip("tensorflow_datasets")
+
+    def offline(self, **kw):
+        raise ConnectionError("Failed to resolve 'storage.googleapis.com'")
+
+    monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", offline)
+    with pytest.raises(DataError, match="not prepared.*ConnectionError.*tfds build rock_paper_sc"):
+        data.build(data_config(source="tfds", name="rock_paper_scissors", path=str(tmp_path)), 0)
+
+
 def test_tfds_unknown_name_and_keys(mock_tfds):
     with pytest.raises(DataError, match="no dataset 'fashoin_mnist'.*'fashion_mnist'"):
         data.build(data_config(source="tfds", name="fashoin_mnist"), seed=0)

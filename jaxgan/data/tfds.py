@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 
 import numpy as np
+from absl import logging
 
 from jaxgan.data import DataError, idx, images
 
@@ -32,7 +33,8 @@ def _builder(name: str, data_dir: str):
     try:
         return tfds.builder(name, data_dir=data_dir or None)
     except tfds.core.registered.DatasetNotFoundError:
-        close = difflib.get_close_matches(name, tfds.list_builders(), n=3, cutoff=0.6)
+        close = difflib.get_close_matches(
+            name, tfds.list_builders(with_community_datasets=False), n=3, cutoff=0.6)
         hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         raise DataError(f"tfds has no dataset {name!r}{hint} (the catalogue: "
                         "https://www.tensorflow.org/datasets/catalog/overview)") from None
@@ -45,12 +47,15 @@ def _data_source(builder, split: str):
     name = builder.info.full_name
     try:
         return builder.as_data_source(split=split)
-    except NotImplementedError:  # prepared as TFRecord by an earlier tfds.load
-        return _tfrecord_in_memory(builder, split)
     except Exception as first:
         if builder.is_prepared():
+            if isinstance(first, NotImplementedError):  # prepared as TFRecord by tfds.load
+                return _tfrecord_in_memory(builder, split)
             raise DataError(f"cannot read split {split!r} of tfds dataset {name!r} in "
                             f"{builder.data_dir!r}: {type(first).__name__}: {first}") from None
+    logging.warning("tfds dataset %s is not in %s: downloading and preparing it (needs network "
+                    "access and TensorFlow; a failing download is retried for a few minutes)",
+                    name, builder.data_dir)
     try:
         builder.download_and_prepare(file_format="array_record")
     except Exception as e:
