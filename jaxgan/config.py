@@ -301,6 +301,14 @@ def _cross_field_problems(c: ml_collections.ConfigDict) -> list[str]:
     if pack > 1 and conditioning in ("projection", "auxiliary"):
         problems.append(f"model.critic.pack = {pack} cannot be combined with conditioning = "
                         f"{conditioning!r} (one label per critic input); use pack = 1 or 'concat'")
+    # data: image size and channel settings that cannot be met
+    d = c.data
+    if bool(d.image_height) != bool(d.image_width):
+        problems.append(f"data.image_height = {d.image_height}, data.image_width = {d.image_width}: "
+                        "set both (any H x W), or neither and data.image_size (square)")
+    if d.source == "flags" and d.image_height != d.image_width:
+        problems.append("data.source = 'flags' renders square flags; use data.image_size")
+    # end data
     return problems
 
 

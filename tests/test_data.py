@@ -474,3 +474,24 @@ def test_flags_without_the_font(tmp_path):
     with pytest.raises(DataError, match="cannot load the emoji font"):
         data.build(data_config(source="flags", path=str(tmp_path / "bad.ttf"),
                                cache_dir=str(tmp_path)), seed=0)
+
+
+def test_each_of_two_processes_decodes_only_its_shard(tmp_path, monkeypatch):
+    """Two simulated processes (separate datasets, as on two hosts) of a streamed folder: their
+    shards make up the single-process global batch and each decodes only its own images."""
+    for k in range(12):
+        _png(tmp_path / f"{k:02d}.png", np.full((4, 4), 20 * k, np.uint8))
+    cfg = folder_config(tmp_path, load_full=False, flip=True)
+    decoded = []
+    original = data.folder._Decoder.__call__
+    monkeypatch.setattr(data.folder._Decoder, "__call__",
+                        lambda self, path: decoded.append(path.name) or original(self, path))
+    whole = take(data.build(cfg, seed=7).batches(6, start=3), 2)
+    decoded.clear()
+    processes = [data.build(cfg, seed=7) for _ in range(2)]
+    decoded.clear()
+    shards = [take(p.batches(3, start=3, shard_index=s, num_shards=2), 2)
+              for s, p in enumerate(processes)]
+    assert len(decoded) == 2 * 2 * 3  # 2 processes x 2 batches x 3 images, nothing more
+    for g, a, b in zip(whole, *shards):
+        np.testing.assert_array_equal(g["x"], np.concatenate([a["x"], b["x"]]))
