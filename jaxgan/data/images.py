@@ -15,6 +15,7 @@ from __future__ import annotations
 import concurrent.futures
 import itertools
 import os
+import threading
 from typing import Callable, Iterator, Protocol, Sequence
 
 import numpy as np
@@ -116,6 +117,7 @@ class ImageDataset:
         self.num_classes = num_classes if (use_labels and labels is not None) else 0
         self.class_names = list(class_names) if self.num_classes else []
         self._perms: dict[int, np.ndarray] = {}
+        self._lock = threading.Lock()
 
     @property
     def num_examples(self) -> int:
@@ -135,13 +137,14 @@ class ImageDataset:
         return value
 
     def _permutation(self, epoch: int) -> np.ndarray:
-        perm = self._perms.get(epoch)
-        if perm is None:
-            if len(self._perms) >= 4:
-                self._perms.pop(min(self._perms))
-            perm = np.random.default_rng([self.seed, epoch]).permutation(self.num_examples)
-            self._perms[epoch] = perm
-        return perm
+        with self._lock:  # streams may run on prefetch threads
+            perm = self._perms.get(epoch)
+            if perm is None:
+                if len(self._perms) >= 4:
+                    self._perms.pop(min(self._perms))
+                perm = np.random.default_rng([self.seed, epoch]).permutation(self.num_examples)
+                self._perms[epoch] = perm
+            return perm
 
     def indices(self, positions: np.ndarray) -> np.ndarray:
         """Training-split indices of stream positions (a new shuffle each epoch)."""
