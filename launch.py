@@ -21,7 +21,8 @@ _CONFIG = config_flags.DEFINE_config_file("config", _DEFAULT_CONFIG, "Config fil
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (default: a new runs/<name>-<time>).")
 _MODE = flags.DEFINE_enum("mode", "train", ["train", "sample", "eval"], "What to do.")
 _NUM_SAMPLES = flags.DEFINE_integer("num_samples", 1000, "Samples to draw in --mode=sample/eval.")
-_OUTPUT = flags.DEFINE_string("output", None, "Where --mode=sample writes (FILE.npz).")
+_OUTPUT = flags.DEFINE_string("output", None, "Where --mode=sample writes: FILE.npz, or a new "
+                              "folder for PNG files (image runs).")
 
 
 def parse_flags(argv):
@@ -46,6 +47,7 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     from jaxgan import config as config_lib, evaluate, monitor, sample, train  # after flag parsing
     from jaxgan.checkpoint import CheckpointError
+    from jaxgan.data import DataError
     from jaxgan.experiment import RunError
 
     monitor.quiet_library_logs()
@@ -62,14 +64,14 @@ def main(argv):
             raise RunError(f"--mode={_MODE.value} needs --workdir=<a trained run directory>")
         if _MODE.value == "sample":
             if not _OUTPUT.value:
-                raise RunError("--mode=sample needs --output=FILE.npz")
+                raise RunError("--mode=sample needs --output=FILE.npz or --output=NEW_FOLDER")
             print(f"Wrote {sample.sample(_WORKDIR.value, _NUM_SAMPLES.value, _OUTPUT.value)}")
         else:
             flag = flags.FLAGS["num_samples"]
             print(json.dumps(evaluate.evaluate(_WORKDIR.value, flag.value if flag.present else None),
                              indent=2))
         return 0
-    except (config_lib.ConfigError, RunError, CheckpointError) as e:
+    except (config_lib.ConfigError, RunError, CheckpointError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except train.Interrupted as e:

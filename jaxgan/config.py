@@ -82,8 +82,26 @@ def base_config() -> ml_collections.ConfigDict:
         parallel="auto",  # auto: a sharded mesh when several devices are visible
     )
     c.checkpoint = dict(every_steps=2_000, max_to_keep=3, async_save=True)
-    c.eval = dict(every_steps=2_000, num_samples=2_500)
-    c.viz = dict(every_steps=1_000, num_samples=2_500, gif=True)
+    # Image metrics (jaxgan/evaluate.py): generated vs real samples in the feature space of a
+    # domain classifier and/or pytorch-fid's Inception; 2D data gets mode coverage instead.
+    c.eval = dict(
+        every_steps=2_000,
+        num_samples=2_500,  # generated samples per evaluation
+        num_reference=0,  # real images (0: as many as num_samples)
+        reference_split="train",
+        features="auto",  # auto | classifier | inception | both | none
+        batch_size=500,  # feature-extraction batch (Inception: at most 50)
+        kid_subsets=100,  # 0 skips KID
+        precision_recall=True,
+        best_metric="auto",  # kept in checkpoints_best/: auto (the first fid/*), a metric name, or none
+        classifier_dir="~/.cache/jaxgan/classifiers",
+        inception_dir="~/.cache/jaxgan/inception",
+        inception_weights="",  # pt_inception-2015-12-05-6726825d.pth or its converted .npz
+        reference_stats="",  # a pytorch-fid .npz (mu, sigma) for the Inception FID
+    )
+    # Frames from a fixed latent batch: 2D scatter plots of num_samples points, or image grids of
+    # num_samples images in grid_columns columns (conditional: one row per class).
+    c.viz = dict(every_steps=1_000, num_samples=2_500, grid_columns=8, gif=True)
     return c
 
 
@@ -223,9 +241,21 @@ RULES: dict[str, Rule] = {
     "checkpoint.max_to_keep": _int(1),
     "checkpoint.async_save": Rule(bool),
     "eval.every_steps": _int(0),
-    "eval.num_samples": _int(1),
+    "eval.num_samples": _int(2),
+    "eval.num_reference": _int(0),
+    "eval.reference_split": Rule(str, choices=("train", "test")),
+    "eval.features": Rule(str, choices=("auto", "classifier", "inception", "both", "none")),
+    "eval.batch_size": _int(1),
+    "eval.kid_subsets": _int(0),
+    "eval.precision_recall": Rule(bool),
+    "eval.best_metric": Rule(str),
+    "eval.classifier_dir": Rule(str),
+    "eval.inception_dir": Rule(str),
+    "eval.inception_weights": Rule(str),
+    "eval.reference_stats": Rule(str),
     "viz.every_steps": _int(0),
     "viz.num_samples": _int(1),
+    "viz.grid_columns": _int(1),
     "viz.gif": Rule(bool),
 }
 

@@ -160,10 +160,15 @@ def make_train_step(config, generator, critic, g_tx, d_tx, *, num_classes: int =
     def train_step(state: GANState, batch):
         key = jax.random.fold_in(state.rng(), state.step)
         n_critic = batch["x"].shape[0]
-        keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(n_critic))
         carry = (state.d_params, state.d_stats, state.d_opt, state.g_stats)
-        carry, d_metrics = lax.scan(
-            lambda c, xs: critic_update(state, c, xs[0], xs[1]), carry, (batch, keys))
+        # A Python loop, not lax.scan: XLA:CPU runs convolutions inside a while loop on a slow
+        # path (a DCGAN critic update took 950 ms in a scan against 30 ms outside one).
+        d_metrics = []
+        for i in range(n_critic):
+            real_batch = jax.tree.map(lambda v: v[i], batch)
+            carry, metrics = critic_update(state, carry, real_batch, jax.random.fold_in(key, i))
+            d_metrics.append(metrics)
+        d_metrics = jax.tree.map(lambda *v: jnp.stack(v), *d_metrics)
         d_params, d_stats, d_opt, g_stats = carry
         state = state.replace(d_params=d_params, d_stats=d_stats, d_opt=d_opt)
         b = batch["x"].shape[1]

@@ -14,16 +14,14 @@ from pathlib import Path
 
 import jax
 import ml_collections
-import numpy as np
 from absl import logging
 
 from jaxgan import config as config_lib
-from jaxgan import monitor, parallel, viz
+from jaxgan import monitor, parallel, snapshots, viz
 from jaxgan.checkpoint import Checkpointer
 from jaxgan.data import pipeline
-from jaxgan.evaluate import evaluate_state, write_eval
-from jaxgan.experiment import (VIZ_STREAM, Experiment, RunError, atomic_write_text,
-                               prepare_workdir)
+from jaxgan.evaluate import after_eval, evaluate_state
+from jaxgan.experiment import Experiment, RunError, atomic_write_text, prepare_workdir
 
 
 class Interrupted(Exception):
@@ -73,27 +71,6 @@ def _check_compatible(ckpt: Checkpointer, config: ml_collections.ConfigDict, wor
             f"{workdir / 'config.json'}), or use a new --workdir for the new config.")
 
 
-class _Visualiser:
-    """Scatter frames of generated vs real points with a fixed latent batch, and the GIF."""
-
-    def __init__(self, exp: Experiment, workdir: Path):
-        self.exp, self.dir = exp, workdir / "samples"
-        self.dir.mkdir(exist_ok=True)
-        n = exp.config.viz.num_samples
-        self.z = exp.latents(VIZ_STREAM, n)
-        self.real = exp.dataset.sample(np.random.default_rng([exp.config.seed, VIZ_STREAM]), n)
-        self.limits = viz.plot_limits(self.real)
-
-    def frame(self, state, step: int) -> None:
-        fake = self.exp.generate(state, self.z)
-        viz.scatter(self.real, fake, self.dir / f"step_{step:09d}.png",
-                    title=f"{self.exp.config.name}  step {step}", limits=self.limits)
-
-    def finish(self, workdir: Path) -> None:
-        if self.exp.config.viz.gif:
-            viz.make_gif(sorted(self.dir.glob("step_*.png")), workdir / "training.gif")
-
-
 def _alive(tree) -> bool:
     return not any(x.is_deleted() for x in jax.tree.leaves(tree) if hasattr(x, "is_deleted"))
 
@@ -123,7 +100,7 @@ def _loop(exp: Experiment, state, ckpt: Checkpointer, workdir: Path) -> dict:
     start = int(state.step)
     monitor.log_parameter_overview(workdir, {"generator": state.g_params, "critic": state.d_params})
     writer = monitor.create_writer(workdir)
-    visualiser = _Visualiser(exp, workdir) if exp.dataset.kind == "points" else None
+    visualiser = snapshots.make(exp, workdir) if c.viz.every_steps else None
     placed = executor.place_state(state)
     source = exp.dataset.batches(c.train.batch_size, start=start * c.train.n_critic)
     batches = pipeline.Prefetcher(pipeline.stack(source, c.train.n_critic), executor.place_batch)
@@ -153,17 +130,20 @@ def _loop(exp: Experiment, state, ckpt: Checkpointer, workdir: Path) -> dict:
                 if step % c.checkpoint.every_steps == 0:
                     save(step)
                 if c.eval.every_steps and step % c.eval.every_steps == 0:
-                    final, evaluated_at = evaluate_state(exp, executor.unplace_state(placed)), step
+                    host = executor.unplace_state(placed)
+                    final, evaluated_at = evaluate_state(exp, host), step
                     writer.write_scalars(step, final)
-                if visualiser and c.viz.every_steps and step % c.viz.every_steps == 0:
+                    after_eval(workdir, step, final, host, _meta(c, step), c)
+                if visualiser and step % c.viz.every_steps == 0:
                     visualiser.frame(executor.unplace_state(placed), step)
         save(step)
         if stop["signum"] is not None:
             raise Interrupted(stop["signum"], step)
         if evaluated_at != step:
-            final = evaluate_state(exp, executor.unplace_state(placed))
+            host = executor.unplace_state(placed)
+            final = evaluate_state(exp, host)
             writer.write_scalars(step, final)
-        write_eval(workdir, step, final)
+            after_eval(workdir, step, final, host, _meta(c, step), c)
     except (Exception, KeyboardInterrupt):
         # Keep what was learned: save unless the failure happened inside the step after the
         # state's buffers were donated (then the last periodic checkpoint is the latest state).
@@ -178,9 +158,9 @@ def _loop(exp: Experiment, state, ckpt: Checkpointer, workdir: Path) -> dict:
         writer.close()
         ckpt.wait()
         if visualiser:
-            if c.viz.every_steps and step > start and step % c.viz.every_steps and _alive(placed):
+            if step > start and step % c.viz.every_steps and _alive(placed):
                 visualiser.frame(executor.unplace_state(placed), step)
-            visualiser.finish(workdir)
+            snapshots.finish(exp, workdir)
         viz.loss_curves(workdir / "metrics.jsonl", workdir / "losses.png")
     logging.info("Finished at step %d: %s", step, final)
     return final

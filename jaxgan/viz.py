@@ -1,4 +1,4 @@
-"""Pictures of a run: scatter plots of 2D samples, GIFs of training, loss curves."""
+"""Pictures of a run: image grids, scatter plots of 2D samples, GIFs of training, loss curves."""
 from __future__ import annotations
 
 import json
@@ -19,6 +19,47 @@ def _atomic_save(fig, path: Path) -> None:
     fig.savefig(tmp, dpi=80)
     plt.close(fig)
     os.replace(tmp, path)
+
+
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """Images in [-1, 1] (the models' range) to uint8 in [0, 255]."""
+    return np.clip(np.rint((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def to_pil(image: np.ndarray) -> Image.Image:
+    """One uint8 (H, W, C) image as a PIL image: grey, RGB or RGBA by its channel count."""
+    if image.shape[-1] == 1:
+        return Image.fromarray(image[..., 0], "L")
+    return Image.fromarray(image, {3: "RGB", 4: "RGBA"}[image.shape[-1]])
+
+
+def image_grid(images: np.ndarray, columns: int, pad: int = 2) -> np.ndarray:
+    """(N, H, W, C) images in [-1, 1] tiled row by row into one uint8 picture with `pad`-pixel
+    gaps (transparent for RGBA, so flags keep their shape)."""
+    images = to_uint8(images)
+    n, h, w, c = images.shape
+    rows = -(-n // columns)
+    fill = 0 if c == 4 else 255
+    grid = np.full((rows * (h + pad) + pad, columns * (w + pad) + pad, c), fill, np.uint8)
+    for i, image in enumerate(images):
+        r, col = divmod(i, columns)
+        top, left = pad + r * (h + pad), pad + col * (w + pad)
+        grid[top:top + h, left:left + w] = image
+    return grid
+
+
+def save_image(image: np.ndarray, path: str | Path, *, min_side: int = 256) -> Path:
+    """Write a uint8 (H, W, C) picture as PNG, enlarged by an integer factor (nearest
+    neighbour, so pixels stay sharp) until its short side is at least `min_side`."""
+    path = Path(path)
+    picture = to_pil(image)
+    scale = max(1, -(-min_side // min(picture.size)))
+    if scale > 1:
+        picture = picture.resize((picture.width * scale, picture.height * scale), Image.Resampling.NEAREST)
+    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
+    picture.save(tmp, format="PNG")
+    os.replace(tmp, path)
+    return path
 
 
 def plot_limits(real: np.ndarray, margin: float = 0.15) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -51,13 +92,21 @@ def make_gif(frames: list[str | Path], path: str | Path, *, frame_ms: int = 200)
     if not frames:
         return None
     path = Path(path)
-    images = [Image.open(f).convert("RGB") for f in frames]
+    images = [_flatten_alpha(Image.open(f)) for f in frames]
     images = [im.convert("P", palette=Image.Palette.ADAPTIVE) for im in images]
     durations = [frame_ms] * (len(images) - 1) + [frame_ms * 5]
     tmp = path.with_name(path.stem + ".tmp.gif")
     images[0].save(tmp, save_all=True, append_images=images[1:], duration=durations, loop=0)
     os.replace(tmp, path)
     return path
+
+
+def _flatten_alpha(picture: Image.Image) -> Image.Image:
+    # GIF has no partial transparency: composite RGBA frames on white.
+    if picture.mode in ("RGBA", "LA"):
+        background = Image.new("RGBA", picture.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, picture.convert("RGBA")).convert("RGB")
+    return picture.convert("RGB")
 
 
 def read_jsonl(path: str | Path) -> list[dict]:
