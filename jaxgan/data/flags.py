@@ -129,6 +129,8 @@ def build(data_config, seed: int) -> images.ImageDataset:
     size = images.target_size(data_config, (DEFAULT_SIZE, DEFAULT_SIZE))
     if size[0] != size[1]:
         raise DataError(f"emoji flags are square; set data.image_size, not {size[0]}x{size[1]}")
+    if (data_config.get("split", "train") or "train") != "train":
+        raise DataError(f"emoji flags have one split, 'train', not {data_config.split!r}")
     font = find_font(data_config.get("path", ""))
     codes, flags = load(size[0], font, data_config.get("cache_dir", ""),
                         data_config.get("resize_filter", "bicubic"))
