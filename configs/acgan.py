@@ -1,0 +1,38 @@
+"""AC-GAN (Odena et al. 2017): a class-conditional generator and a critic that, besides real
+vs fake, classifies every image it sees; both nets also minimise that class loss. Seed 002.
+
+    python launch.py --config=configs/acgan.py:fashion_mnist --workdir=runs/acgan_fashion_mnist
+    python launch.py --config=configs/acgan.py:pokemon --config.data.path=DIR --workdir=runs/acgan_pokemon
+
+Arguments: fashion_mnist (default), mnist, rps, pokemon (a folder with one subfolder per
+class); append `,tiny` for a seconds-long smoke run on synthetic labelled images.
+"""
+from jaxgan import recipes
+
+
+def get_config(arg: str = "fashion_mnist"):
+    dataset, options = recipes.parse(arg, "fashion_mnist")
+    c = recipes.image_config("acgan", dataset, labels=True)
+    c.model.z_dim = 100
+    c.model.latent = "normal"
+    c.model.generator = recipes.network("conv", "generator", n_feature=64, normalization="batch",
+                                        activation="relu", weight_init="normal", label_embedding=0)
+    c.model.critic = recipes.network("conv", "critic", n_feature=64, normalization="batch",
+                                     activation="leaky_relu", leaky_slope=0.2, weight_init="normal",
+                                     conditioning="auxiliary")
+    c.loss.name = "non_saturating"
+    c.loss.class_weight = 1.0
+    c.optimizer.generator.update(lr=2e-4, b1=0.5, b2=0.999)
+    c.optimizer.critic.update(lr=2e-4, b1=0.5, b2=0.999)
+    c.train.steps = 10_000
+    if dataset in ("fashion_mnist", "mnist"):
+        c.train.steps = 8_000  # about 20 minutes on 2 CPU cores (README)
+    if dataset == "pokemon":
+        c.data.folder_labels = "subfolders"
+        c.model.generator.update(activation="leaky_relu", dropout=0.25)
+    if dataset == "rps":
+        c.train.batch_size = 16
+    if "tiny" in options:
+        recipes.tiny(c, dataset)
+        c.data.num_classes = recipes.CLASSES[dataset] or 3
+    return c
