@@ -102,7 +102,9 @@ def _loop(exp: Experiment, state, ckpt: Checkpointer, workdir: Path) -> dict:
     writer = monitor.create_writer(workdir)
     visualiser = snapshots.make(exp, workdir) if c.viz.every_steps else None
     placed = executor.place_state(state)
-    source = exp.dataset.batches(c.train.batch_size, start=start * c.train.n_critic)
+    # Each process reads only its slice of every global batch (multi-host runs).
+    source = exp.dataset.batches(c.train.batch_size // jax.process_count(), start=start * c.train.n_critic,
+                                 shard_index=jax.process_index(), num_shards=jax.process_count())
     batches = pipeline.Prefetcher(pipeline.stack(source, c.train.n_critic), executor.place_batch)
     bar = monitor.progress_bar(c.train.steps, start, c.train.progress_bar)
     step, metrics, final, evaluated_at = start, None, {}, None
