@@ -40,6 +40,13 @@ class Experiment:
     def build(cls, config: ml_collections.ConfigDict) -> "Experiment":
         config_lib.validate(config)
         dataset = data.build(config.data, config.seed)
+        conditioning = config.model.critic.get("conditioning")
+        if conditioning in ("auxiliary", "projection") and not dataset.num_classes:
+            raise RunError(
+                f"model.critic.conditioning = {conditioning!r} needs a labelled dataset, and "
+                f"{config.data.source}:{config.data.name or config.data.path} has no labels here "
+                "(for an image folder: one subfolder per class and --config.data.folder_labels="
+                "subfolders; check --config.data.use_labels=True)")
         generator, critic = models.build(config.model, dataset.shape, dataset.num_classes)
         steps = config.train.steps
         return cls(config, dataset, generator, critic,

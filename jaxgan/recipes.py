@@ -64,6 +64,8 @@ def tiny(c, dataset: str):
     c.viz.every_steps = 2
     c.viz.num_samples = 8
     c.viz.grid_columns = 4
+    c.eval.features = "none"  # a feature network would dominate a smoke run; tests cover eval
+    c.eval.num_samples = 16
     for net in (c.model.generator, c.model.critic):
         if "n_feature" in net:
             net.n_feature = 4
