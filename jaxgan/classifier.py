@@ -32,7 +32,7 @@ from absl import logging
 DEFAULT_DIR = "~/.cache/jaxgan/classifiers"
 # Data keys that change how data is read or which part of the training split a GAN run uses,
 # not which images a class contains: they do not change the classifier's cache key.
-_KEY_IGNORED = ("num_examples", "flip", "split", "workers", "load_full", "use_labels")
+_KEY_IGNORED = ("num_examples", "flip", "split", "workers", "load_full", "use_labels", "cache_dir")
 
 
 def _base_data() -> dict:
@@ -92,16 +92,18 @@ def _plain(value):
 
 
 def _data_for_key(data_config) -> dict:
-    """The data config with defaults filled in and the keys that do not change the data dropped."""
-    data = {**_base_data(), **_plain(data_config)}
-    return {k: v for k, v in data.items() if k not in _KEY_IGNORED}
+    """The data settings that differ from jaxgan's defaults (so a new data key with a default
+    leaves every existing key unchanged), less those that do not change the images or labels."""
+    base = _base_data()
+    data = {k: v for k, v in _plain(data_config).items() if k not in _KEY_IGNORED and base.get(k, object()) != v}
+    if data.get("source", base["source"]) == "tfds":
+        data.pop("path", None)  # where tfds keeps a dataset does not change it
+    return {"source": base["source"], "name": base["name"], **data}
 
 
 def cache_key(data_config, shape: Sequence[int]) -> str:
     """`<source>-<name>-<H>x<W>x<C>-<hash of the data config>`: readable and unambiguous."""
     data = _data_for_key(data_config)
-    if data.get("source") in ("tfds",):
-        data.pop("path", None)  # where tfds keeps a dataset does not change it
     digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:8]
     name = re.sub(r"[^A-Za-z0-9_.]+", "_", str(data.get("name", "") or "data"))
     return f"{data.get('source', '')}-{name}-{'x'.join(str(s) for s in shape)}-{digest}"
@@ -117,7 +119,7 @@ def command_for(data_config) -> str:
     """The command that trains the classifier for this data config ahead of a run."""
     base = _base_data()
     overrides = " ".join(f"--config.data.{k}={v}" for k, v in _data_for_key(data_config).items()
-                         if base.get(k) != v)
+                         if base.get(k) != v)  # (source and name are always in the key)
     return f"python -m jaxgan.classifier --config=configs/classifier.py {overrides}"
 
 

@@ -36,6 +36,9 @@ from jaxgan.metrics import classes, frechet, inception, inception_score, kid, mo
 from jaxgan.metrics import precision_recall
 
 FEATURES = ("auto", "classifier", "inception", "both", "none")
+# eval.features=auto trains a missing domain classifier (minutes) only for runs at least this
+# long: a smoke run of a few steps must not wait for one. `classifier` always trains it.
+AUTO_TRAIN_MIN_STEPS = 1000
 BEST_DIR = "checkpoints_best"
 
 
@@ -79,6 +82,14 @@ def feature_nets(config, dataset) -> list:
             candidate = data_lib.build(labelled_config, config.seed)
             labelled = candidate if candidate.num_classes else None
         except Exception:  # noqa: BLE001 - a source without labels
+            labelled = None
+    if choice == "auto" and labelled is not None and config.train.steps < AUTO_TRAIN_MIN_STEPS:
+        cached = Path(e.classifier_dir).expanduser() / classifier.cache_key(labelled_config, labelled.shape)
+        if not (cached / "info.json").is_file():
+            logging.warning("eval.features=auto: no domain classifier cached in %s and this run is "
+                            "short (%d steps), so it gets no image metrics rather than waiting minutes "
+                            "to train one; make it with `%s` or set eval.features=classifier",
+                            cached, config.train.steps, classifier.command_for(config.data))
             labelled = None
     have_weights = inception.available(e.inception_weights, e.inception_dir)
     wanted = {"classifier": ["classifier"], "inception": ["inception"],

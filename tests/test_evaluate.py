@@ -148,6 +148,14 @@ def test_inception_without_weights_fails_clearly(tmp_path):
     assert inception.WEIGHTS_URL in str(err.value)
 
 
+def test_auto_does_not_make_a_smoke_run_train_a_classifier(tmp_path):
+    c = image_config(tmp_path / "empty_cache")
+    c.eval.update(features="auto", inception_dir=str(tmp_path))
+    assert c.train.steps < evaluate.AUTO_TRAIN_MIN_STEPS
+    assert evaluate.feature_nets(c, data_lib.build(c.data, c.seed)) == []
+    assert not (tmp_path / "empty_cache").exists()
+
+
 def test_unlabelled_images_without_weights_get_no_metrics(tmp_path):
     c = image_config(tmp_path)
     c.data.num_classes = 0

@@ -308,6 +308,22 @@ def _convert_pth(pth: Path, out: Path) -> dict:
     return variables
 
 
+def _download(pth: Path) -> None:
+    """Fetch the weights file to `pth` (its checksum is checked on conversion)."""
+    tmp = None
+    try:
+        pth.parent.mkdir(parents=True, exist_ok=True)
+        with urllib.request.urlopen(WEIGHTS_URL, timeout=30) as r, \
+                tempfile.NamedTemporaryFile(dir=pth.parent, delete=False) as f:
+            tmp = f.name
+            shutil.copyfileobj(r, f)
+        os.replace(tmp, pth)
+    except OSError as e:
+        if tmp:
+            Path(tmp).unlink(missing_ok=True)
+        raise WeightsMissing(_missing_message(pth.parent, f"download failed: {e}")) from None
+
+
 def load_params(weights: str = "", directory: str = DEFAULT_DIR, download: bool = True) -> dict:
     """The FID Inception variables: a converted `.npz` or a `.pth` at `weights`, else the cache
     in `directory` (converted `.npz`, or the `.pth` converted once), else a download."""
@@ -322,14 +338,7 @@ def load_params(weights: str = "", directory: str = DEFAULT_DIR, download: bool 
         return load_variables(converted)
     pth = directory / WEIGHTS_FILE
     if not pth.is_file() and download:
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-            with urllib.request.urlopen(WEIGHTS_URL, timeout=30) as r, \
-                    tempfile.NamedTemporaryFile(dir=directory, delete=False) as f:
-                shutil.copyfileobj(r, f)
-            os.replace(f.name, pth)
-        except OSError as e:
-            raise WeightsMissing(_missing_message(directory, f"download failed: {e}")) from None
+        _download(pth)
     if not pth.is_file():
         raise WeightsMissing(_missing_message(directory, f"{pth} does not exist"))
     return _convert_pth(pth, converted)
