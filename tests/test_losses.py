@@ -80,3 +80,36 @@ def test_gradient_penalty_matches_finite_differences():
 def test_r1_penalty_closed_form():
     w = jnp.array([1.0, 2.0, 2.0])
     assert np.isclose(losses.r1_penalty(lambda x: x @ w, jnp.ones((3, 3))), 9.0)
+
+
+def test_class_loss_is_softmax_cross_entropy():
+    logits = jnp.array([[2.0, 0.0, -1.0], [0.0, 0.0, 0.0]])
+    labels = jnp.array([0, 2])
+    expected = -(jax.nn.log_softmax(logits[0])[0] + jnp.log(1 / 3)) / 2
+    np.testing.assert_allclose(losses.class_loss(logits, labels), expected, rtol=1e-6)
+
+
+def test_label_targets_fixed_or_uniform_range():
+    from jaxgan import augment
+
+    fixed = augment.label_targets(jax.random.key(0), (5,), 0.9, ())
+    np.testing.assert_allclose(fixed, 0.9)
+    drawn = augment.label_targets(jax.random.key(0), (10_000,), 1.0, (0.7, 1.0))
+    assert 0.7 <= float(drawn.min()) and float(drawn.max()) <= 1.0
+    np.testing.assert_allclose(float(drawn.mean()), 0.85, atol=0.01)
+
+
+def test_soft_targets_change_the_binary_loss_minimiser():
+    # With real target 0.9 the critic loss is minimised at sigmoid(logit) = 0.9, not at 1.
+    logits = jnp.linspace(-1, 6, 701)
+    loss = jax.vmap(lambda l: losses.minimax_critic(l, jnp.array(-20.0), 0.9, 0.0))(logits)
+    best = float(jax.nn.sigmoid(logits[jnp.argmin(loss)]))
+    assert abs(best - 0.9) < 0.01
+
+
+def test_instance_noise_anneals_linearly_to_zero():
+    from jaxgan import augment
+
+    std = [float(augment.instance_noise_std(jnp.array(s), 0.2, 100)) for s in (0, 50, 100, 150)]
+    np.testing.assert_allclose(std, [0.2, 0.1, 0.0, 0.0], atol=1e-7)
+    assert float(augment.instance_noise_std(jnp.array(10**6), 0.2, 0)) == pytest.approx(0.2)
