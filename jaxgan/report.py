@@ -60,19 +60,30 @@ def eval_curves(metrics_jsonl: str | Path, path: str | Path) -> Path | None:
     panels = [("FID", [k for k in keys if k.startswith("fid/")]),
               ("KID", [k for k in keys if k.startswith("kid/")]),
               ("precision / recall", [k for k in keys if k.startswith(("precision/", "recall/"))]),
-              ("classes", [k for k in ("classes_covered", "class_kl_uniform") if any(k in r for r in rows)]),
-              ("class shares", fractions)]
+              ("classes covered (left) and KL(generated || uniform) (right)",
+               [k for k in ("classes_covered", "class_kl_uniform") if any(k in r for r in rows)]),
+              ("share of generated samples per class", fractions)]
     panels = [(t, ks) for t, ks in panels if ks]
     if not panels:
         return None
     fig, axes = plt.subplots(len(panels), 1, figsize=(7, 2.6 * len(panels)), sharex=True, squeeze=False)
     for ax, (title, ks) in zip(axes[:, 0], panels):
-        for k in ks:
-            steps, values = _series(rows, k)
-            ax.plot(steps, values, marker=".", lw=1, label=k.split("/", 1)[-1] if title == "class shares" else k)
+        if ks is fractions:  # shares sum to 1: stacked
+            steps = sorted({r["step"] for r in rows if ks[0] in r})
+            shares = [[dict(zip(*_series(rows, k))).get(s, 0.0) for s in steps] for k in ks]
+            ax.stackplot(steps, shares, labels=[k.split("/", 1)[-1] for k in ks])
+            ax.set_ylim(0, 1)
+        elif title.startswith("classes covered"):
+            right = ax.twinx()
+            for k, target, colour in zip(ks, (ax, right), ("tab:blue", "tab:red")):
+                target.plot(*_series(rows, k), marker=".", lw=1, color=colour, label=k)
+            right.legend(fontsize=7, loc="upper right")
+        else:
+            for k in ks:
+                ax.plot(*_series(rows, k), marker=".", lw=1, label=k)
         ax.set_title(title, fontsize=9)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, ncol=2 if len(ks) > 4 else 1)
+        ax.legend(fontsize=7, ncol=2 if len(ks) > 4 else 1, loc="upper left")
     axes[-1, 0].set_xlabel("step")
     fig.tight_layout()
     return _save(fig, Path(path))
@@ -129,6 +140,8 @@ def _fmt(v) -> str:
         return "–"
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         return str(v)
+    if abs(v) < 1e-12:
+        return "0"
     if isinstance(v, int) or float(v).is_integer() and abs(v) >= 1:
         return f"{int(v)}" if abs(v) < 1e6 else f"{v:.3g}"
     return f"{v:.4g}" if abs(v) >= 1e-3 else f"{v:.2e}"
@@ -196,6 +209,11 @@ def build_report(workdirs: list[str | Path], out: str | Path, title: str = "Run 
     metric_keys: list[str] = []
     for r in runs:
         metric_keys += [k for k in r.final_metrics() if k not in metric_keys]
+    # One feature network (the usual case): name it once and keep the column headers short.
+    suffixes = {k.split("/", 1)[1] for k in metric_keys if "/" in k}
+    header = {k: (k.split("/", 1)[0] if len(suffixes) == 1 and "/" in k else k) for k in metric_keys}
+    if len(suffixes) == 1:
+        md += [f"Feature network: `{suffixes.pop()}` (the metrics are named `fid/<network>`, ...).", ""]
     rows = []
     for r in runs:
         m = r.final_metrics()
@@ -209,7 +227,7 @@ def build_report(workdirs: list[str | Path], out: str | Path, title: str = "Run 
         row.append(f"{_fmt(best['value'])} (step {best['step']})" if best else "–")
         row += [_fmt(r.last("d_loss")), _fmt(r.last("g_loss")), _fmt(r.last("steps_per_s"))]
         rows.append(row)
-    md += [_table(["run", "eval step"] + [f"`{k}`" for k in metric_keys]
+    md += [_table(["run", "eval step"] + [f"`{header[k]}`" for k in metric_keys]
                   + ["best (metric at its step)", "final d_loss", "final g_loss", "steps/s"], rows), ""]
     protocols = [json.dumps(r.final_eval.get("protocol"), sort_keys=True) for r in runs if r.final_eval]
     if len(set(protocols)) > 1:

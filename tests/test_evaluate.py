@@ -115,7 +115,7 @@ def test_report_compares_two_tiny_runs(runs, tmp_path):
     path = report.build_report([root / "lr_1e-3", root / "lr_1e-4"], tmp_path / "report", title="lr")
     text = path.read_text()
     assert "| `optimizer.critic.lr` | `0.001` | `0.0001` |" in text  # the one thing that changed
-    assert f"`fid/{NET}`" in text and "classes_covered" in text
+    assert f"Feature network: `{NET}`" in text and "| `fid` | `kid` |" in text and "classes_covered" in text
     for picture in ("eval_curves.png", "classes.png", "losses.png", "samples_0_lr_1e-3.png",
                     "samples_1_lr_1e-4.png"):
         assert (tmp_path / "report" / picture).is_file(), picture

@@ -37,6 +37,8 @@ def test_report_tables_curves_and_samples(tmp_path):
     text = report.build_report([a, b], tmp_path / "out").read_text()
     assert "| `optimizer.critic.lr` | `0.001` | `0.0001` |" in text
     assert "`name`" not in text  # the run name is expected to differ
+    assert "Feature network: `classifier_x`" in text
+    assert "| run | eval step | `fid` | `kid` | `classes_covered` | `class_kl_uniform` |" in text
     assert "| a | 30 | 3.333 | 0.01 ± 0.001 | 10 | 0.01 |" in text  # final metrics, KID with its std
     assert "| b | 30 | 6.667 |" in text
     assert "class_fraction" not in text.split("## Curves")[0]  # shares are plotted, not tabulated
