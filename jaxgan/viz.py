@@ -124,7 +124,7 @@ def read_jsonl(path: str | Path) -> list[dict]:
 
 
 def loss_curves(metrics_jsonl: str | Path, path: str | Path,
-                keys: tuple[str, ...] = ("d_loss", "g_loss")) -> Path | None:
+                keys: tuple[str, ...] = ("d_loss", "g_loss", "d_class_loss", "g_class_loss")) -> Path | None:
     """Critic and generator losses against step, from the run's metrics.jsonl."""
     rows = [r for r in read_jsonl(metrics_jsonl) if any(k in r for k in keys)]
     if not rows:
