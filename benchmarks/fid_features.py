@@ -58,7 +58,6 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="")
     args = p.parse_args(argv)
     variables, torch_model = _random_inception_variables()
-    net = features.FeatureNet("inception_v3", {}, None, args.batch)
     extract = inception.make_extractor(variables)
     prep = jax.jit(features.quantize)
 
@@ -90,7 +89,6 @@ def main(argv=None) -> int:
             rows.append({"network": "inception_v3 (PyTorch reference, eager)", "input": spec,
                          "batch": args.batch, "images_per_s": args.batch / float(np.median(torch_t)),
                          "first_batch_s": None})
-    del net
     clf_dir = Path(os.path.expanduser("~/.cache/jaxgan/classifiers"))
     cached = sorted(clf_dir.glob("tfds-fashion_mnist-28x28x1-*/info.json"))
     if cached:
