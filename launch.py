@@ -4,6 +4,7 @@
     python launch.py --config=configs/gan2d.py:ring --workdir=runs/ring --config.train.steps=5000
     python launch.py --mode=sample --workdir=runs/ring --num_samples=1000 --output=ring.npz
     python launch.py --mode=eval --workdir=runs/ring
+    python launch.py --mode=eval --workdir=runs/dcgan --num_samples=10000 --checkpoint=best
 """
 import json
 import os
@@ -21,6 +22,9 @@ _CONFIG = config_flags.DEFINE_config_file("config", _DEFAULT_CONFIG, "Config fil
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (default: a new runs/<name>-<time>).")
 _MODE = flags.DEFINE_enum("mode", "train", ["train", "sample", "eval"], "What to do.")
 _NUM_SAMPLES = flags.DEFINE_integer("num_samples", 1000, "Samples to draw in --mode=sample/eval.")
+_CHECKPOINT = flags.DEFINE_enum("checkpoint", "latest", ["latest", "best"],
+                                "Which checkpoint --mode=eval evaluates (best: by FID, kept in "
+                                "checkpoints_best/).")
 _OUTPUT = flags.DEFINE_string("output", None, "Where --mode=sample writes: FILE.npz, or a new "
                               "folder for PNG files (image runs).")
 
@@ -68,8 +72,9 @@ def main(argv):
             print(f"Wrote {sample.sample(_WORKDIR.value, _NUM_SAMPLES.value, _OUTPUT.value)}")
         else:
             flag = flags.FLAGS["num_samples"]
-            print(json.dumps(evaluate.evaluate(_WORKDIR.value, flag.value if flag.present else None),
-                             indent=2))
+            result = evaluate.evaluate(_WORKDIR.value, flag.value if flag.present else None,
+                                       checkpoint=_CHECKPOINT.value)
+            print(json.dumps(result, indent=2))
         return 0
     except (config_lib.ConfigError, RunError, CheckpointError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -112,6 +112,22 @@ def jsonable(metrics: dict) -> dict:
     return {k: (v.item() if hasattr(v, "item") else v) for k, v in metrics.items()}
 
 
+def saved_config(saved: dict) -> ml_collections.ConfigDict:
+    """A run's saved config, with keys added to jaxgan since it was saved set to their defaults
+    (so older runs can still be sampled and evaluated). Model sub-configs are taken as saved:
+    they are the kwargs of the module the run used."""
+    config = config_lib.base_config()
+    saved = dict(saved)
+    model = dict(saved.pop("model", {}))
+    nets = {net: model.pop(net) for net in ("generator", "critic") if net in model}
+    with config.unlocked():
+        config.update(saved)
+        config.model.update(model)
+        for net, sub in nets.items():
+            config.model[net] = sub
+    return config
+
+
 def restore_run(workdir: str | os.PathLike) -> tuple[Experiment, Any, int]:
     """The experiment (with its saved config) and state of the latest intact checkpoint."""
     from jaxgan.checkpoint import Checkpointer  # orbax is only needed once a run exists
@@ -124,7 +140,7 @@ def restore_run(workdir: str | os.PathLike) -> tuple[Experiment, Any, int]:
         meta = ckpt.read_meta()
         if meta is None:
             raise RunError(f"no checkpoints in {str(path / 'checkpoints')!r}; train first")
-        exp = Experiment.build(ml_collections.ConfigDict(meta["config"]))
+        exp = Experiment.build(saved_config(meta["config"]))
         restored = ckpt.restore_latest(exp.abstract_state())
     if restored is None:
         raise RunError(f"no intact checkpoint in {str(path / 'checkpoints')!r}")
