@@ -4,10 +4,15 @@
 a `data` mesh axis, and `jax.jit` inserts the collectives, so batch-norm statistics and
 gradients are over the global batch with no code change. `pmap` runs the per-device program
 with an axis name (for forks that want explicit collectives); it gives the same numbers.
+
+Several processes (hosts) run one program when `initialize_distributed()` is called first (from
+JAXGAN_* environment variables): `mesh` then spans every process's devices, each process feeds
+only its slice of the global batch, and the state is replicated everywhere.
 """
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Callable
 
 import jax
@@ -29,9 +34,37 @@ class Executor:
     unplace_state: Callable  # placed state -> one logical copy (for checkpoints and sampling)
 
 
+ENV_COORDINATOR, ENV_NUM_PROCESSES, ENV_PROCESS_ID = (
+    "JAXGAN_COORDINATOR", "JAXGAN_NUM_PROCESSES", "JAXGAN_PROCESS_ID")
+
+
+def initialize_distributed(timeout_s: int = 300) -> bool:
+    """Join a multi-process run if JAXGAN_COORDINATOR (host:port of process 0),
+    JAXGAN_NUM_PROCESSES and JAXGAN_PROCESS_ID are set; return whether it did.
+
+    Call it before anything else touches JAX. On CPU the cross-process collectives are gloo's
+    (XLA:CPU has none by default)."""
+    address = os.environ.get(ENV_COORDINATOR)
+    if not address:
+        return False
+    try:
+        num_processes = int(os.environ[ENV_NUM_PROCESSES])
+        process_id = int(os.environ[ENV_PROCESS_ID])
+    except (KeyError, ValueError) as e:
+        raise ValueError(f"{ENV_COORDINATOR} is set, so {ENV_NUM_PROCESSES} and {ENV_PROCESS_ID} "
+                         f"must be integers too ({e!r})") from None
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(coordinator_address=address, num_processes=num_processes,
+                               process_id=process_id, initialization_timeout=timeout_s)
+    return True
+
+
 def resolve_mode(mode: str) -> str:
     if mode == "auto":
-        return "mesh" if jax.local_device_count() > 1 else "single"
+        return "mesh" if jax.device_count() > 1 else "single"
+    if mode != "mesh" and jax.process_count() > 1:
+        raise ValueError(f"train.parallel = {mode!r} runs on one process; with "
+                         f"{jax.process_count()} processes use 'mesh' (or 'auto')")
     return mode
 
 
@@ -54,18 +87,24 @@ def make_executor(mode: str, make_step: Callable[..., Callable]) -> Executor:
             place_batch=lambda b: jax.device_put(b, device),
             unplace_state=lambda s: s)
     if mode == "mesh":
-        n = jax.local_device_count()
+        n = jax.device_count()  # every process's devices
         mesh = jax.make_mesh((n,), (AXIS,), axis_types=(AxisType.Auto,))
         replicated = NamedSharding(mesh, P())
         batch_sharding = NamedSharding(mesh, P(None, AXIS))  # (n_critic, batch, ...)
         step = jax.jit(make_step(), donate_argnums=0,
                        in_shardings=(replicated, batch_sharding),
                        out_shardings=(replicated, replicated))
-        return Executor(
-            mode, n, step,
-            place_state=lambda s: jax.device_put(s, replicated),
-            place_batch=lambda b: jax.device_put(b, batch_sharding),
-            unplace_state=lambda s: s)
+        place_state = lambda s: jax.device_put(s, replicated)
+        place_batch = lambda b: jax.device_put(b, batch_sharding)
+        if jax.process_count() > 1:
+            # Each process holds the whole state but only its slice of the global batch.
+            place_state = lambda s: jax.tree.map(
+                lambda x: jax.make_array_from_process_local_data(replicated, np.asarray(x)),
+                jax.device_get(s))
+            place_batch = lambda b: jax.tree.map(
+                lambda x: jax.make_array_from_process_local_data(batch_sharding, np.asarray(x)), b)
+        return Executor(mode, n, step, place_state=place_state, place_batch=place_batch,
+                        unplace_state=lambda s: s)
     if mode == "pmap":
         n = jax.local_device_count()
         pstep = jax.pmap(make_step(axis_name=AXIS, num_replicas=n), axis_name=AXIS, donate_argnums=0)
