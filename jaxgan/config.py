@@ -180,6 +180,7 @@ _MODEL_FIELD_RULES = {
     "downsample": Rule(str, choices=dcgan.DOWNSAMPLINGS),
     "conditioning": Rule(str, choices=dcgan.CONDITIONINGS),
     "conv_impl": Rule(str, choices=conv.IMPLEMENTATIONS),
+    "dtype": Rule(str, choices=dcgan.DTYPES),
     "label_embedding": _int(0),
 }
 

@@ -5,6 +5,10 @@ floor(size / 2)) until the next halving would go below `min_size`. A 64x64 image
 4-8-16-32-64, exactly the pytorch/examples DCGAN; 28x28 gives 7-14-28 and 300x300 gives
 4-9-18-37-75-150-300, so any size works without padding or cropping. Channel widths double
 towards the small end (`n_feature` at the largest map), capped at `max_features`.
+
+`dtype` is the compute dtype of the convolutions and dense layers ('bfloat16' for mixed
+precision): parameters stay float32 and are cast where they are used, normalisation statistics
+are computed in float32, and both networks return float32, so losses are float32.
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from jaxgan.models import conv, layers
 
 CONDITIONINGS = ("concat", "projection", "auxiliary")
 DOWNSAMPLINGS = ("stride", "maxpool")
+DTYPES = ("float32", "bfloat16")
 
 
 def size_pyramid(height: int, width: int, min_size: int) -> list[tuple[int, int]]:
@@ -51,12 +56,14 @@ class ConvGenerator(nn.Module):
     weight_init_std: float = 0.02
     label_embedding: int = 0  # 0: one-hot label appended to z; > 0: a learned embedding of that size
     conv_impl: str = "fast"
+    dtype: str = "float32"  # compute dtype of convs and dense layers; parameters stay float32
     num_classes: int = 0
     axis_name: str | None = None
 
     @nn.compact
     def __call__(self, z, labels=None, *, train: bool = True):
         height, width, channels = self.out_shape
+        dt = jnp.dtype(self.dtype)
         sizes = size_pyramid(height, width, self.min_size)
         widths = _channels(len(sizes) - 1, self.n_feature, self.max_features) if len(sizes) > 1 else []
         init = layers.kernel_init(self.weight_init, self.weight_init_std)
@@ -79,16 +86,18 @@ class ConvGenerator(nn.Module):
                 y = nn.one_hot(labels, self.num_classes, dtype=z.dtype)
             x = jnp.concatenate([x, y.astype(z.dtype)], axis=-1)
         if len(sizes) == 1:  # an image no bigger than the smallest map: one dense layer
-            x = nn.Dense(height * width * channels, kernel_init=init)(x)
+            x = nn.Dense(height * width * channels, kernel_init=init, dtype=dt)(x)
             x = x.reshape((z.shape[0], height, width, channels))
         else:
             (h, w), c = sizes[0], widths[0]
-            x = nn.Dense(h * w * c, use_bias=bias, kernel_init=init)(x).reshape((z.shape[0], h, w, c))
-            x = finish_block(x)
+            x = nn.Dense(h * w * c, use_bias=bias, kernel_init=init, dtype=dt)(x)
+            x = finish_block(x.reshape((z.shape[0], h, w, c)))
             for size, c in zip(sizes[1:-1], widths[1:]):
-                x = conv.ConvTranspose(c, use_bias=bias, kernel_init=init, impl=self.conv_impl)(x, size)
+                x = conv.ConvTranspose(c, use_bias=bias, kernel_init=init, impl=self.conv_impl)(
+                    x.astype(dt), size)
                 x = finish_block(x)
-            x = conv.ConvTranspose(channels, kernel_init=init, impl=self.conv_impl)(x, sizes[-1])
+            x = conv.ConvTranspose(channels, kernel_init=init, impl=self.conv_impl)(x.astype(dt), sizes[-1])
+        x = x.astype(jnp.float32)
         return jnp.tanh(x) if self.output == "tanh" else x
 
 
@@ -117,11 +126,13 @@ class ConvCritic(nn.Module):
     conditioning: str = "concat"
     pack: int = 1
     conv_impl: str = "fast"
+    dtype: str = "float32"  # compute dtype of convs and dense layers; parameters stay float32
     num_classes: int = 0
     axis_name: str | None = None
 
     @nn.compact
     def __call__(self, x, labels=None, *, train: bool = True):
+        dt = jnp.dtype(self.dtype)
         init = layers.kernel_init(self.weight_init, self.weight_init_std)
         act = layers.activation(self.activation, self.leaky_slope)
         conditional = self.num_classes > 0
@@ -137,23 +148,24 @@ class ConvCritic(nn.Module):
             bias = norm in ("none", "layer")
             if self.downsample == "maxpool":
                 x = conv.Conv(c, 3, 1, 1, use_bias=bias, spectral_norm=self.spectral_norm,
-                              kernel_init=init, impl=self.conv_impl)(x, train=train)
+                              kernel_init=init, impl=self.conv_impl)(x.astype(dt), train=train)
                 x = nn.max_pool(x, (2, 2), strides=(2, 2))
             else:
                 x = conv.Conv(c, 4, 2, 1, use_bias=bias, spectral_norm=self.spectral_norm,
-                              kernel_init=init, impl=self.conv_impl)(x, train=train)
+                              kernel_init=init, impl=self.conv_impl)(x.astype(dt), train=train)
             x = layers.normalization(norm, train, self.axis_name)(x)
             x = act(x)
             if self.dropout:
                 x = nn.Dropout(self.dropout, deterministic=not train)(x)
         features = x.reshape((x.shape[0], -1))
-        score = conv.Dense(1, spectral_norm=self.spectral_norm, kernel_init=init)(features, train=train)[:, 0]
+        score = conv.Dense(1, spectral_norm=self.spectral_norm, kernel_init=init)(
+            features.astype(dt), train=train)[:, 0].astype(jnp.float32)
         if not conditional:
             return score
         if self.conditioning == "projection":
             embedded = nn.Embed(self.num_classes, features.shape[-1], embedding_init=init)(labels)
-            return score + jnp.sum(embedded * features, axis=-1)
+            return score + jnp.sum(embedded * features.astype(jnp.float32), axis=-1)
         if self.conditioning == "auxiliary":
-            logits = conv.Dense(self.num_classes, kernel_init=init)(features, train=train)
-            return score, logits
+            logits = conv.Dense(self.num_classes, kernel_init=init)(features.astype(dt), train=train)
+            return score, logits.astype(jnp.float32)
         return score

@@ -23,11 +23,13 @@ class MLPGenerator(nn.Module):
     output: str = "linear"  # 'tanh' for images in [-1, 1]
     weight_init: str = "default"
     weight_init_std: float = 0.02
+    dtype: str = "float32"  # compute dtype of the dense layers; parameters stay float32
     num_classes: int = 0
     axis_name: str | None = None
 
     @nn.compact
     def __call__(self, z, labels=None, *, train: bool = True):
+        dt = jnp.dtype(self.dtype)
         x = z
         if self.num_classes:
             x = jnp.concatenate([x, nn.one_hot(labels, self.num_classes, dtype=x.dtype)], axis=-1)
@@ -36,13 +38,13 @@ class MLPGenerator(nn.Module):
         for _ in range(self.depth):
             # A bias before batch norm is cancelled by it (zero gradient, which Adam would turn
             # into noise-driven updates), so the layer has none.
-            x = nn.Dense(self.width, use_bias=not self.batch_norm, kernel_init=init)(x)
+            x = nn.Dense(self.width, use_bias=not self.batch_norm, kernel_init=init, dtype=dt)(x)
             if self.batch_norm:
                 x = layers.batch_norm(train, self.axis_name)(x)
             x = act(x)
             if self.dropout:
                 x = nn.Dropout(self.dropout, deterministic=not train)(x)
-        x = nn.Dense(math.prod(self.out_shape), kernel_init=init)(x)
+        x = nn.Dense(math.prod(self.out_shape), kernel_init=init, dtype=dt)(x).astype(jnp.float32)
         if self.output == "tanh":
             x = jnp.tanh(x)
         return x.reshape((z.shape[0],) + tuple(self.out_shape))
@@ -61,11 +63,13 @@ class MLPCritic(nn.Module):
     pack: int = 1
     weight_init: str = "default"
     weight_init_std: float = 0.02
+    dtype: str = "float32"  # compute dtype of the dense layers (maxout stays float32)
     num_classes: int = 0
     axis_name: str | None = None
 
     @nn.compact
     def __call__(self, x, labels=None, *, train: bool = True):
+        dt = jnp.dtype(self.dtype)
         x = layers.pack(x, self.pack).reshape((x.shape[0] // self.pack, -1))
         if self.num_classes:
             onehot = nn.one_hot(labels, self.num_classes, dtype=x.dtype)
@@ -75,11 +79,11 @@ class MLPCritic(nn.Module):
             if self.activation == "maxout":
                 x = layers.Maxout(self.width, self.maxout_pieces, kernel_init=init)(x)
             else:
-                x = nn.Dense(self.width, use_bias=not self.batch_norm, kernel_init=init)(x)
+                x = nn.Dense(self.width, use_bias=not self.batch_norm, kernel_init=init, dtype=dt)(x)
             if self.batch_norm:
                 x = layers.batch_norm(train, self.axis_name)(x)
             if self.activation != "maxout":
                 x = layers.activation(self.activation, self.leaky_slope)(x)
             if self.dropout:
                 x = nn.Dropout(self.dropout, deterministic=not train)(x)
-        return nn.Dense(1, kernel_init=init)(x)[..., 0]
+        return nn.Dense(1, kernel_init=init, dtype=dt)(x)[..., 0].astype(jnp.float32)
