@@ -147,6 +147,15 @@ def _fmt(v) -> str:
     return f"{v:.4g}" if abs(v) >= 1e-3 else f"{v:.2e}"
 
 
+def _comparable(protocol: dict | None) -> dict | None:
+    """What makes two evaluations comparable: sample counts, references and feature networks,
+    not how the latents were labelled (a conditional generator gets classes in turn)."""
+    if not protocol:
+        return protocol
+    generated = {k: v for k, v in protocol.get("generated", {}).items() if k != "source"}
+    return {**protocol, "generated": generated}
+
+
 def _table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
@@ -229,7 +238,8 @@ def build_report(workdirs: list[str | Path], out: str | Path, title: str = "Run 
         rows.append(row)
     md += [_table(["run", "eval step"] + [f"`{header[k]}`" for k in metric_keys]
                   + ["best (metric at its step)", "final d_loss", "final g_loss", "steps/s"], rows), ""]
-    protocols = [json.dumps(r.final_eval.get("protocol"), sort_keys=True) for r in runs if r.final_eval]
+    protocols = [json.dumps(_comparable(r.final_eval.get("protocol")), sort_keys=True)
+                 for r in runs if r.final_eval]
     if len(set(protocols)) > 1:
         md += ["**The runs' evaluations used different protocols** (sample counts, feature "
                "networks or reference sets): their metrics are not comparable. See each run's "
