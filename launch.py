@@ -57,6 +57,9 @@ def main(argv):
     monitor.quiet_library_logs()
 
     try:
+        from jaxgan import parallel
+
+        parallel.initialize_distributed()  # a multi-process run when JAXGAN_COORDINATOR is set
         if _MODE.value == "train":
             config = config_lib.validate(_CONFIG.value)
             workdir = _WORKDIR.value or f"runs/{config.name}-{time.strftime('%Y%m%d-%H%M%S')}"
