@@ -29,6 +29,8 @@ import numpy as np
 import optax
 from absl import logging
 
+from jaxgan import npz_tree
+
 DEFAULT_DIR = "~/.cache/jaxgan/classifiers"
 # Data keys that change how data is read or which part of the training split a GAN run uses,
 # not which images a class contains: they do not change the classifier's cache key.
@@ -125,30 +127,9 @@ def command_for(data_config) -> str:
 
 # ---- training --------------------------------------------------------------------------------
 
-def _flatten(tree, prefix=""):
-    out = {}
-    for k, v in tree.items():
-        if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}/"))
-        else:
-            out[f"{prefix}{k}"] = np.asarray(v)
-    return out
-
-
-def _unflatten(flat):
-    tree: dict = {}
-    for key, v in flat.items():
-        *path, leaf = key.split("/")
-        node = tree
-        for p in path:
-            node = node.setdefault(p, {})
-        node[leaf] = jnp.asarray(v)
-    return tree
-
-
 def _params_digest(params) -> str:
     h = hashlib.sha256()
-    for k, v in sorted(_flatten(params).items()):
+    for k, v in sorted(npz_tree.flatten(params).items()):
         h.update(k.encode())
         h.update(np.ascontiguousarray(v).tobytes())
     return h.hexdigest()
@@ -217,7 +198,7 @@ def train(config: ml_collections.ConfigDict, dataset=None) -> tuple[dict, dict]:
 def save(directory: Path, params, info: dict) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     tmp = directory / "params.tmp.npz"
-    np.savez(tmp, **_flatten(params))
+    np.savez(tmp, **npz_tree.flatten(params))
     os.replace(tmp, directory / "params.npz")
     (directory / "info.json.tmp").write_text(json.dumps(info, indent=2) + "\n")
     os.replace(directory / "info.json.tmp", directory / "info.json")  # last: marks it complete
@@ -240,7 +221,7 @@ class Classifier:
     def load(cls, directory: Path) -> "Classifier":
         info = json.loads((directory / "info.json").read_text())
         with np.load(directory / "params.npz") as f:
-            params = _unflatten({k: f[k] for k in f.files})
+            params = npz_tree.unflatten({k: f[k] for k in f.files})
         return cls(params, info, directory)
 
 

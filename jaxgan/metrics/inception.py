@@ -28,6 +28,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgan import npz_tree
+
 WEIGHTS_URL = ("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
                "pt_inception-2015-12-05-6726825d.pth")
 WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
@@ -244,36 +246,15 @@ def convert_state_dict(state_dict) -> dict:
     return {"params": params, "batch_stats": stats}
 
 
-def _flatten(tree, prefix=""):
-    out = {}
-    for k, v in tree.items():
-        if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}/"))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
-def _unflatten(flat):
-    tree: dict = {}
-    for key, v in flat.items():
-        *path, leaf = key.split("/")
-        node = tree
-        for p in path:
-            node = node.setdefault(p, {})
-        node[leaf] = np.asarray(v)
-    return tree
-
-
 def save_variables(variables: dict, path: Path) -> None:
     tmp = path.with_name(path.stem + ".tmp.npz")
-    np.savez(tmp, **_flatten(variables))
+    np.savez(tmp, **npz_tree.flatten(variables))
     os.replace(tmp, path)
 
 
 def load_variables(path: Path) -> dict:
     with np.load(path) as f:
-        return _unflatten({k: f[k] for k in f.files})
+        return npz_tree.unflatten({k: f[k] for k in f.files})
 
 
 def _sha256(path: Path) -> str:
