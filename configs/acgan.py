@@ -15,11 +15,7 @@ def get_config(arg: str = "fashion_mnist"):
     c = recipes.image_config("acgan", dataset, labels=True)
     c.model.z_dim = 100
     c.model.latent = "normal"
-    c.model.generator = recipes.network("conv", "generator", n_feature=64, normalization="batch",
-                                        activation="relu", weight_init="normal", label_embedding=0)
-    c.model.critic = recipes.network("conv", "critic", n_feature=64, normalization="batch",
-                                     activation="leaky_relu", leaky_slope=0.2, weight_init="normal",
-                                     conditioning="auxiliary")
+    recipes.dcgan_networks(c, conditioning="auxiliary")  # the generator takes one-hot labels
     c.loss.name = "non_saturating"
     c.loss.class_weight = 1.0
     c.optimizer.generator.update(lr=2e-4, b1=0.5, b2=0.999)

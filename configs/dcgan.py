@@ -19,10 +19,7 @@ def get_config(arg: str = "fashion_mnist"):
     c.model.latent = "normal"
     # pytorch/examples DCGAN: ReLU generator, LeakyReLU(0.2) critic, batch norm (none on the
     # critic's input block), N(0, 0.02) weights, Adam 2e-4 with beta1 = 0.5.
-    c.model.generator = recipes.network("conv", "generator", n_feature=64, normalization="batch",
-                                        activation="relu", weight_init="normal")
-    c.model.critic = recipes.network("conv", "critic", n_feature=64, normalization="batch",
-                                     activation="leaky_relu", leaky_slope=0.2, weight_init="normal")
+    recipes.dcgan_networks(c)
     c.loss.name = "non_saturating"
     c.optimizer.generator.update(lr=2e-4, b1=0.5, b2=0.999)
     c.optimizer.critic.update(lr=2e-4, b1=0.5, b2=0.999)

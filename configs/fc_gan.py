@@ -19,10 +19,7 @@ def get_config(arg: str = "mnist"):
     c = recipes.image_config("fc_gan_smooth" if smoothing else "fc_gan", dataset)
     c.model.z_dim = 100
     c.model.latent = "normal"
-    c.model.generator = recipes.network("mlp", "generator", width=512, depth=3, activation="leaky_relu",
-                                        leaky_slope=0.2, batch_norm=True, output="tanh")
-    c.model.critic = recipes.network("mlp", "critic", width=512, depth=2, activation="leaky_relu",
-                                     leaky_slope=0.2)
+    recipes.fc_networks(c)
     c.loss.name = "non_saturating"
     if smoothing:
         c.loss.real_label_range = (0.8, 1.0)

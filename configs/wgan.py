@@ -18,14 +18,9 @@ def get_config(arg: str = "mnist"):
     c.model.z_dim = 100
     c.model.latent = "normal"
     if fc:
-        c.model.generator = recipes.network("mlp", "generator", width=512, depth=3, activation="leaky_relu",
-                                            batch_norm=True, output="tanh")
-        c.model.critic = recipes.network("mlp", "critic", width=512, depth=2, activation="leaky_relu")
+        recipes.fc_networks(c)
     else:
-        c.model.generator = recipes.network("conv", "generator", n_feature=64, normalization="batch",
-                                            activation="relu", weight_init="normal")
-        c.model.critic = recipes.network("conv", "critic", n_feature=64, normalization="batch",
-                                         activation="leaky_relu", weight_init="normal")
+        recipes.dcgan_networks(c)
     c.loss.name = "wasserstein"
     c.loss.clip = 0.01
     c.train.n_critic = 5

@@ -20,12 +20,9 @@ def get_config(arg: str = "fashion_mnist"):
     c.name = f"wgan_gp_{name}"
     c.model.z_dim = 100
     c.model.latent = "normal"
-    c.model.generator = recipes.network("conv", "generator", n_feature=64, normalization="batch",
-                                        activation="relu", weight_init="normal")
     # No batch norm in the critic: the penalty constrains each example's gradient, which batch
     # statistics would couple across the batch (the paper uses layer norm).
-    c.model.critic = recipes.network("conv", "critic", n_feature=64, normalization="layer",
-                                     activation="leaky_relu", leaky_slope=0.2, weight_init="normal")
+    recipes.dcgan_networks(c, critic_normalization="layer")
     c.loss.name = "wasserstein"
     c.loss.gradient_penalty = 10.0
     c.train.n_critic = 5

@@ -85,3 +85,21 @@ def network(name: str, role: str, **settings) -> dict:
         raise ValueError(f"{role} {name!r} has no fields {sorted(unknown)}")
     sub.update(settings)
     return sub
+
+
+def dcgan_networks(c, *, critic_normalization: str = "batch", **critic_settings) -> None:
+    """The DCGAN architecture (pytorch/examples): ReLU generator, LeakyReLU(0.2) critic, batch
+    norm, N(0, 0.02) weights, n_feature 64; recipes change what their paper or seed changes."""
+    c.model.generator = network("conv", "generator", n_feature=64, normalization="batch",
+                                activation="relu", weight_init="normal")
+    c.model.critic = network("conv", "critic", n_feature=64, normalization=critic_normalization,
+                             activation="leaky_relu", leaky_slope=0.2, weight_init="normal",
+                             **critic_settings)
+
+
+def fc_networks(c) -> None:
+    """Seed 004's fully connected "s" networks: 3 x 512 LeakyReLU(0.2) + batch norm generator
+    with tanh output, 2 x 512 LeakyReLU(0.2) critic."""
+    c.model.generator = network("mlp", "generator", width=512, depth=3, activation="leaky_relu",
+                                leaky_slope=0.2, batch_norm=True, output="tanh")
+    c.model.critic = network("mlp", "critic", width=512, depth=2, activation="leaky_relu", leaky_slope=0.2)
