@@ -36,6 +36,9 @@ def base_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.name = "gan2d_grid"  # names the default run directory
     c.seed = 0
+    # Train seeds seed, seed + 1, ..., seed + num_seeds - 1 together in one vmapped step, each
+    # into <workdir>/seed_<s> (jaxgan/seeds.py).
+    c.num_seeds = 1
     c.data = dict(
         source="toy2d", name="grid", path="",
         dim=2, sigma=0.0, distribution_seed=0,  # toy2d; distribution_seed also picks synthetic images
@@ -187,6 +190,7 @@ _MODEL_FIELD_RULES = {
 RULES: dict[str, Rule] = {
     "name": Rule(str),
     "seed": _int(0),
+    "num_seeds": _int(1),
     "data.source": Rule(str, choices=tuple(data.SOURCES)),
     "data.name": Rule(str, choices=lambda c: data.names(c.data.source) if c.data.source in data.SOURCES else None),
     "data.path": Rule(str),
@@ -314,6 +318,8 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 def _cross_field_problems(c: ml_collections.ConfigDict) -> list[str]:
     problems = []
     pack = c.model.critic.get("pack", 1)
+    if c.num_seeds > 1 and c.train.parallel == "pmap":
+        problems.append("num_seeds > 1 needs train.parallel = 'auto', 'single' or 'mesh' (pmap trains one seed)")
     if c.train.batch_size % pack:
         problems.append(
             f"train.batch_size = {c.train.batch_size} must be a multiple of model.critic.pack = {pack}")
@@ -344,7 +350,8 @@ def _cross_field_problems(c: ml_collections.ConfigDict) -> list[str]:
 
 
 # Keys that may change when a run is resumed: they set how long and how often, not what is trained.
-RESUMABLE_CHANGES = ("name", "train.steps", "train.log_every_steps", "train.progress_bar",
+# num_seeds: each seed's own run is saved with num_seeds = 1 (train.py checks the workdir's).
+RESUMABLE_CHANGES = ("name", "num_seeds", "train.steps", "train.log_every_steps", "train.progress_bar",
                      "train.parallel", "checkpoint.", "eval.", "viz.")
 
 

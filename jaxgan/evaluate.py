@@ -31,7 +31,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from jaxgan.experiment import EVAL_STREAM, Experiment, RunError, atomic_write_text, restore_run
+from jaxgan.experiment import EVAL_STREAM, Experiment, RunError, atomic_write_text, restore_run, saved_config
 from jaxgan.metrics import classes, frechet, inception, inception_score, kid, mode_coverage
 from jaxgan.metrics import precision_recall
 
@@ -313,7 +313,7 @@ def _restore(workdir: Path, checkpoint: str):
         raise RunError(f"no best checkpoint in {str(best)!r}: it is kept when eval.every_steps > 0 "
                        "and the run's evaluation has a FID (eval.features != 'none')")
     with Checkpointer(best) as ckpt:
-        exp = Experiment.build(ml_collections.ConfigDict(ckpt.read_meta()["config"]))
+        exp = Experiment.build(saved_config(ckpt.read_meta()["config"]))
         restored = ckpt.restore_latest(exp.abstract_state())
     state, _, step = restored
     return exp, state, step

@@ -15,7 +15,7 @@ import ml_collections
 import numpy as np
 
 from jaxgan import config as config_lib
-from jaxgan import data, latent, models, optim
+from jaxgan import data, latent, models, optim, seeds
 from jaxgan.state import GANState, init_state
 from jaxgan.steps import make_sample_fn, make_train_step
 
@@ -52,6 +52,11 @@ class Experiment:
         return cls(config, dataset, generator, critic,
                    optim.build(config.optimizer.generator, steps),
                    optim.build(config.optimizer.critic, steps * config.train.n_critic))
+
+    def for_seed(self, config: ml_collections.ConfigDict) -> "Experiment":
+        """The same networks and data for `config`, which differs in its seed only: the data
+        are shared, reshuffled with the new seed (a multi-seed run's members)."""
+        return dataclasses.replace(self, config=config, dataset=self.dataset.with_seed(config.seed))
 
     def init_state(self) -> GANState:
         return init_state(self.generator, self.critic, self.g_tx, self.d_tx,
@@ -133,6 +138,11 @@ def restore_run(workdir: str | os.PathLike) -> tuple[Experiment, Any, int]:
     from jaxgan.checkpoint import Checkpointer  # orbax is only needed once a run exists
 
     path = Path(workdir).expanduser()
+    members = seeds.seed_dirs(path)
+    if not (path / "checkpoints").is_dir() and members:
+        raise RunError(f"{str(path)!r} holds a multi-seed run: each seed is a run of its own, so pass "
+                       f"one of them, e.g. --workdir={members[0]} (the seeds' final metrics are in "
+                       f"{path / seeds.SUMMARY})")
     if not (path / "checkpoints").is_dir():
         raise RunError(f"no checkpoints in {str(path)!r}; train first with "
                        f"`python launch.py --config=... --workdir={path}`")

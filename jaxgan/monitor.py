@@ -45,23 +45,27 @@ class JsonlWriter(interface.MetricWriter):
             self._file.close()
 
 
-def create_writer(workdir: Path, *, just_logging: bool = False) -> metric_writers.MetricWriter:
-    """TensorBoard event files in <workdir>/tensorboard, console logging, <workdir>/metrics.jsonl."""
-    default = metric_writers.create_default_writer(
-        workdir / "tensorboard", just_logging=just_logging, asynchronous=True)
+def create_writer(workdir: Path, *, just_logging: bool = False, tag: str | None = None
+                  ) -> metric_writers.MetricWriter:
+    """TensorBoard event files in <workdir>/tensorboard, console logging (prefixed with `tag`,
+    e.g. the seed of a multi-seed run), <workdir>/metrics.jsonl."""
+    console = metric_writers.LoggingWriter(collection=tag)
     if just_logging:
-        return default
-    return metric_writers.MultiWriter([default, JsonlWriter(workdir / "metrics.jsonl")])
+        return metric_writers.AsyncMultiWriter([console])
+    return metric_writers.MultiWriter([
+        metric_writers.AsyncMultiWriter([console, metric_writers.SummaryWriter(str(workdir / "tensorboard"))]),
+        JsonlWriter(workdir / "metrics.jsonl")])
 
 
-def log_parameter_overview(workdir: Path, params_by_net: Mapping[str, Any]) -> None:
-    """Log a table of every parameter's shape and size, and keep it in <workdir>/parameters.txt."""
+def log_parameter_overview(workdir: Path, params_by_net: Mapping[str, Any], log: bool = True) -> None:
+    """Keep a table of every parameter's shape and size in <workdir>/parameters.txt (and log it)."""
     sections = []
     for name, params in params_by_net.items():
         table = parameter_overview.get_parameter_overview(params, include_stats=False)
         sections.append(f"{name}:\n{table}")
     text = "\n\n".join(sections)
-    logging.info("Parameters:\n%s", text)
+    if log:
+        logging.info("Parameters:\n%s", text)
     (workdir / "parameters.txt").write_text(text + "\n")
 
 

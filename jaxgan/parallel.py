@@ -76,8 +76,9 @@ def check_batch(batch_size: int, num_devices: int, pack: int = 1) -> None:
             f"{num_devices * pack * max(1, batch_size // (num_devices * pack))}")
 
 
-def make_executor(mode: str, make_step: Callable[..., Callable]) -> Executor:
-    """`make_step(axis_name=None|str, num_replicas=int)` builds the pure step function."""
+def make_executor(mode: str, make_step: Callable[..., Callable], batch_axis: int = 1) -> Executor:
+    """`make_step(axis_name=None|str, num_replicas=int)` builds the pure step function; the
+    batch's examples are on axis `batch_axis` ((n_critic, B, ...), or (seeds, n_critic, B, ...))."""
     mode = resolve_mode(mode)
     if mode == "single":
         device = jax.local_devices()[0]
@@ -90,7 +91,7 @@ def make_executor(mode: str, make_step: Callable[..., Callable]) -> Executor:
         n = jax.device_count()  # every process's devices
         mesh = jax.make_mesh((n,), (AXIS,), axis_types=(AxisType.Auto,))
         replicated = NamedSharding(mesh, P())
-        batch_sharding = NamedSharding(mesh, P(None, AXIS))  # (n_critic, batch, ...)
+        batch_sharding = NamedSharding(mesh, P(*[None] * batch_axis, AXIS))
         step = jax.jit(make_step(), donate_argnums=0,
                        in_shardings=(replicated, batch_sharding),
                        out_shardings=(replicated, replicated))
@@ -106,6 +107,8 @@ def make_executor(mode: str, make_step: Callable[..., Callable]) -> Executor:
         return Executor(mode, n, step, place_state=place_state, place_batch=place_batch,
                         unplace_state=lambda s: s)
     if mode == "pmap":
+        if batch_axis != 1:
+            raise ValueError("train.parallel = 'pmap' trains one seed; use 'mesh' or 'single' with num_seeds > 1")
         n = jax.local_device_count()
         pstep = jax.pmap(make_step(axis_name=AXIS, num_replicas=n), axis_name=AXIS, donate_argnums=0)
 

@@ -7,17 +7,21 @@ SIGINT/SIGTERM), waiting for the asynchronous save to be committed.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import signal
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import jax
 import ml_collections
+import numpy as np
 from absl import logging
 
 from jaxgan import config as config_lib
-from jaxgan import monitor, parallel, snapshots, viz
+from jaxgan import monitor, parallel, seeds, snapshots, viz
 from jaxgan.checkpoint import Checkpointer
 from jaxgan.data import pipeline
 from jaxgan.evaluate import after_eval, evaluate_state
@@ -75,45 +79,123 @@ def _alive(tree) -> bool:
     return not any(x.is_deleted() for x in jax.tree.leaves(tree) if hasattr(x, "is_deleted"))
 
 
+@dataclasses.dataclass
+class _Run:
+    """One seed's run: its experiment, its directory, and what writes there."""
+
+    exp: Experiment
+    workdir: Path
+    ckpt: Checkpointer
+    writer: Any = None
+    visualiser: Any = None
+
+
 def train(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
-    """Train (or resume) the run described by `config` in `workdir`; return the final metrics."""
+    """Train (or resume) the run described by `config` in `workdir`; return the final metrics
+    (with `num_seeds` > 1: their mean over the seeds, all of them in <workdir>/seeds.json)."""
     config_lib.validate(config)
     workdir = prepare_workdir(workdir)
-    exp = Experiment.build(config)
-    with Checkpointer(workdir / "checkpoints", max_to_keep=config.checkpoint.max_to_keep,
-                      async_save=config.checkpoint.async_save) as ckpt:
-        _check_compatible(ckpt, config, workdir)
-        restored = ckpt.restore_latest(exp.abstract_state())
-        if restored is None:
-            state = exp.init_state()
+    _check_layout(config, workdir)
+    num_seeds = config.num_seeds
+    if num_seeds == 1:
+        exps, dirs = [Experiment.build(config)], [workdir]
+    else:
+        first = Experiment.build(seeds.seed_config(config, 0))
+        exps = [first] + [first.for_seed(seeds.seed_config(config, k)) for k in range(1, num_seeds)]
+        dirs = [prepare_workdir(seeds.seed_workdir(workdir, e.config.seed)) for e in exps]
+    c = config.checkpoint
+    with contextlib.ExitStack() as stack:
+        runs = []
+        for exp, run_dir in zip(exps, dirs):
+            ckpt = stack.enter_context(Checkpointer(run_dir / "checkpoints", max_to_keep=c.max_to_keep,
+                                                    async_save=c.async_save))
+            _check_compatible(ckpt, exp.config, run_dir)
+            runs.append(_Run(exp, run_dir, ckpt))
+        states = [_restore_or_init(run) for run in runs]
+        steps = {run.exp.config.seed: int(s.step) for run, s in zip(runs, states)}
+        if len(set(steps.values())) > 1:
+            raise RunError(
+                f"the seeds in {str(workdir)!r} were saved at different steps ({steps}), so they "
+                "cannot continue as one vmapped run. Nothing was changed. Resume each seed on its own "
+                "(--workdir=<workdir>/seed_<s> --config.seed=<s>) or start in a new --workdir.")
+        if num_seeds == 1:
+            return _loop(runs, states[0])
+        if not (workdir / "config.json").exists():
             atomic_write_text(workdir / "config.json", config_lib.to_json(config))
-        else:
-            state, _, step = restored
-            logging.info("Resuming from the checkpoint at step %d in %s", step, workdir)
-        return _loop(exp, state, ckpt, workdir)
+        summary = seeds.summarize(_loop(runs, seeds.stack(states)))
+        seeds.write_summary(workdir, summary)
+        return summary["mean"]
 
 
-def _loop(exp: Experiment, state, ckpt: Checkpointer, workdir: Path) -> dict:
+def _check_layout(config: ml_collections.ConfigDict, workdir: Path) -> None:
+    """A workdir holds either one run or the seed directories of a multi-seed run, never both."""
+    saved = workdir / "config.json"
+    saved_seeds = json.loads(saved.read_text()).get("num_seeds", 1) if saved.is_file() else None
+    if config.num_seeds == 1 and seeds.seed_dirs(workdir):
+        raise RunError(
+            f"workdir {str(workdir)!r} holds a multi-seed run (seed_* directories); nothing was "
+            f"changed. Resume it with --config.num_seeds={saved_seeds or len(seeds.seed_dirs(workdir))}, "
+            "continue one seed with --workdir=<workdir>/seed_<s> --config.seed=<s>, or use a new --workdir.")
+    if config.num_seeds > 1 and (workdir / "checkpoints").is_dir():
+        raise RunError(f"workdir {str(workdir)!r} holds a single-seed run; nothing was changed. "
+                       "Use a new --workdir for a multi-seed run.")
+    if config.num_seeds > 1 and saved_seeds not in (None, config.num_seeds):
+        raise RunError(f"workdir {str(workdir)!r} holds a run with num_seeds = {saved_seeds}; nothing "
+                       f"was changed. Resume with --config.num_seeds={saved_seeds} or use a new --workdir.")
+
+
+def _restore_or_init(run: _Run):
+    restored = run.ckpt.restore_latest(run.exp.abstract_state())
+    if restored is None:
+        atomic_write_text(run.workdir / "config.json", config_lib.to_json(run.exp.config))
+        return run.exp.init_state()
+    state, _, step = restored
+    logging.info("Resuming from the checkpoint at step %d in %s", step, run.workdir)
+    return state
+
+
+def _loop(runs: list[_Run], state) -> dict | dict[int, dict]:
+    """Train `state` (one run's, or the seeds' stacked on a leading axis) to train.steps.
+
+    Returns the final metrics; with several runs, {seed: metrics}."""
+    exp, many = runs[0].exp, len(runs) > 1
     c = exp.config
-    executor = parallel.make_executor(c.train.parallel, exp.make_step)
+    member = (lambda s, k: seeds.take(s, k)) if many else (lambda s, k: s)
+    make_step = seeds.vmapped(exp.make_step) if many else exp.make_step
+    executor = parallel.make_executor(c.train.parallel, make_step, batch_axis=2 if many else 1)
     parallel.check_batch(c.train.batch_size, executor.num_devices, c.model.critic.get("pack", 1))
-    start = int(state.step)
-    monitor.log_parameter_overview(workdir, {"generator": state.g_params, "critic": state.d_params})
-    writer = monitor.create_writer(workdir)
-    visualiser = snapshots.make(exp, workdir) if c.viz.every_steps else None
+    start = int(member(state, 0).step)
+    for k, run in enumerate(runs):
+        params = member(state, k)
+        monitor.log_parameter_overview(run.workdir, {"generator": params.g_params, "critic": params.d_params},
+                                       log=k == 0)
+        run.writer = monitor.create_writer(run.workdir, tag=run.workdir.name if many else None)
+        run.visualiser = snapshots.make(run.exp, run.workdir) if c.viz.every_steps else None
     placed = executor.place_state(state)
     # Each process reads only its slice of every global batch (multi-host runs).
-    source = exp.dataset.batches(c.train.batch_size // jax.process_count(), start=start * c.train.n_critic,
-                                 shard_index=jax.process_index(), num_shards=jax.process_count())
-    batches = pipeline.Prefetcher(pipeline.stack(source, c.train.n_critic), executor.place_batch)
+    streams = [pipeline.stack(run.exp.dataset.batches(
+        c.train.batch_size // jax.process_count(), start=start * c.train.n_critic,
+        shard_index=jax.process_index(), num_shards=jax.process_count()), c.train.n_critic) for run in runs]
+    batches = pipeline.Prefetcher(seeds.zip_batches(streams) if many else streams[0], executor.place_batch)
     bar = monitor.progress_bar(c.train.steps, start, c.train.progress_bar)
     step, metrics, final, evaluated_at = start, None, {}, None
-    saved = {"step": start if ckpt.latest_step() == start else None}
+    saved = {"step": start if runs[0].ckpt.latest_step() == start else None}
 
     def save(step: int) -> None:
         if saved["step"] != step:
-            ckpt.save(step, executor.unplace_state(placed), _meta(c, step))
+            host = executor.unplace_state(placed)
+            for k, run in enumerate(runs):
+                run.ckpt.save(step, member(host, k), _meta(run.exp.config, step))
             saved["step"] = step
+
+    def evaluate(step: int) -> dict:
+        host = executor.unplace_state(placed)
+        results = {}
+        for k, run in enumerate(runs):
+            results[run.exp.config.seed] = result = evaluate_state(run.exp, member(host, k))
+            run.writer.write_scalars(step, result)
+            after_eval(run.workdir, step, result, member(host, k), _meta(run.exp.config, step), run.exp.config)
+        return results if many else results[c.seed]
 
     try:
         with _stop_on_signals() as stop:
@@ -123,29 +205,28 @@ def _loop(exp: Experiment, state, ckpt: Checkpointer, workdir: Path) -> dict:
                 step += 1
                 bar.update(1)
                 if step % c.train.log_every_steps == 0 or step == c.train.steps:
-                    scalars = {k: float(v) for k, v in jax.device_get(metrics).items()}
+                    host_metrics = jax.device_get(metrics)
                     now = time.perf_counter()
-                    scalars["steps_per_s"] = (step - t0_step) / max(now - t0, 1e-9)
+                    steps_per_s = (step - t0_step) / max(now - t0, 1e-9)
                     t0, t0_step = now, step
-                    writer.write_scalars(step, scalars)
-                    bar.set_postfix({k: f"{scalars[k]:.3f}" for k in ("d_loss", "g_loss")})
+                    for k, run in enumerate(runs):
+                        scalars = {name: float(member(v, k)) for name, v in host_metrics.items()}
+                        run.writer.write_scalars(step, scalars | {"steps_per_s": steps_per_s})
+                    bar.set_postfix({name: f"{float(np.mean(host_metrics[name])):.3f}"
+                                     for name in ("d_loss", "g_loss")})
                 if step % c.checkpoint.every_steps == 0:
                     save(step)
                 if c.eval.every_steps and step % c.eval.every_steps == 0:
+                    final, evaluated_at = evaluate(step), step
+                if c.viz.every_steps and step % c.viz.every_steps == 0:
                     host = executor.unplace_state(placed)
-                    final, evaluated_at = evaluate_state(exp, host), step
-                    writer.write_scalars(step, final)
-                    after_eval(workdir, step, final, host, _meta(c, step), c)
-                if visualiser and step % c.viz.every_steps == 0:
-                    visualiser.frame(executor.unplace_state(placed), step)
+                    for k, run in enumerate(runs):
+                        run.visualiser.frame(member(host, k), step)
         save(step)
         if stop["signum"] is not None:
             raise Interrupted(stop["signum"], step)
         if evaluated_at != step:
-            host = executor.unplace_state(placed)
-            final = evaluate_state(exp, host)
-            writer.write_scalars(step, final)
-            after_eval(workdir, step, final, host, _meta(c, step), c)
+            final = evaluate(step)
     except (Exception, KeyboardInterrupt):
         # Keep what was learned: save unless the failure happened inside the step after the
         # state's buffers were donated (then the last periodic checkpoint is the latest state).
@@ -156,13 +237,16 @@ def _loop(exp: Experiment, state, ckpt: Checkpointer, workdir: Path) -> dict:
     finally:
         bar.close()
         batches.close()
-        writer.flush()
-        writer.close()
-        ckpt.wait()
-        if visualiser:
-            if step > start and step % c.viz.every_steps and _alive(placed):
-                visualiser.frame(executor.unplace_state(placed), step)
-            snapshots.finish(exp, workdir)
-        viz.loss_curves(workdir / "metrics.jsonl", workdir / "losses.png")
+        last_frame = c.viz.every_steps and step > start and step % c.viz.every_steps and _alive(placed)
+        host = executor.unplace_state(placed) if last_frame else None
+        for k, run in enumerate(runs):
+            run.writer.flush()
+            run.writer.close()
+            run.ckpt.wait()
+            if run.visualiser:
+                if last_frame:
+                    run.visualiser.frame(member(host, k), step)
+                snapshots.finish(run.exp, run.workdir)
+            viz.loss_curves(run.workdir / "metrics.jsonl", run.workdir / "losses.png")
     logging.info("Finished at step %d: %s", step, final)
     return final

@@ -39,5 +39,27 @@ def run(mode: str, steps: int = 3):
             "leaves": [np.asarray(x, np.float64).ravel().tolist() for x in jax.tree.leaves(state)]}
 
 
+def run_trainer(mode: str):
+    """The whole trainer with two seeds over the devices ('seeds_mesh'), or seed 1 alone on one
+    device ('seed1_single'); returns seed 1's final state."""
+    import tempfile
+
+    from jaxgan.experiment import restore_run
+    from jaxgan.train import train
+
+    c = tiny_config()
+    c.train.batch_size = 16
+    c.viz.every_steps = 0
+    if mode == "seeds_mesh":
+        c.num_seeds, c.train.parallel = 2, "mesh"
+    else:
+        c.seed = 1
+    with tempfile.TemporaryDirectory() as workdir:
+        train(c, workdir)
+        _, state, _ = restore_run(f"{workdir}/seed_1" if mode == "seeds_mesh" else workdir)
+    return {"num_devices": jax.device_count(), "metrics": {},
+            "leaves": [np.asarray(x, np.float64).ravel().tolist() for x in jax.tree.leaves(state)]}
+
+
 if __name__ == "__main__":
-    print(json.dumps({mode: run(mode) for mode in sys.argv[1:]}))
+    print(json.dumps({mode: (run_trainer if "seed" in mode else run)(mode) for mode in sys.argv[1:]}))

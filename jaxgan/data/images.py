@@ -13,6 +13,7 @@ started at batch `start` continues exactly where an earlier one stopped, and pro
 from __future__ import annotations
 
 import concurrent.futures
+import copy
 import itertools
 import os
 import threading
@@ -122,6 +123,12 @@ class ImageDataset:
     @property
     def num_examples(self) -> int:
         return len(self._train)
+
+    def with_seed(self, seed: int) -> "ImageDataset":
+        """The same examples (shared, not copied) streamed in `seed`'s order."""
+        other = copy.copy(self)
+        other.seed, other._perms, other._lock = seed, {}, threading.Lock()
+        return other
 
     def __repr__(self):
         return (f"ImageDataset({self.name!r}, source={self.source!r}, shape={self.shape}, "

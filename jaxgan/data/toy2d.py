@@ -26,6 +26,9 @@ class GaussianMixture:
     kind: str = "points"
     num_classes: int = 0
 
+    def with_seed(self, seed: int) -> "GaussianMixture":
+        return dataclasses.replace(self, seed=seed)
+
     @property
     def shape(self) -> tuple[int, ...]:
         return (self.means.shape[1],)
