@@ -111,7 +111,7 @@ def _short(e: BaseException) -> str:
 
 
 class Checkpointer:
-    """Saves and restores `(state, meta)` per step under `directory`. Single process."""
+    """Saves and restores `(state, meta)` per step under `directory`, from one process."""
 
     def __init__(self, directory: str | os.PathLike, *, max_to_keep: int = 3, async_save: bool = True):
         self.directory = Path(directory).absolute()
@@ -123,8 +123,13 @@ class Checkpointer:
             raise CheckpointError(
                 f"cannot write checkpoints to {self.directory} ({_short(e)}). Point the run's "
                 "workdir at a writable directory or fix the permissions of this one.") from e
+        # In a multi-process run only process 0 checkpoints (the state is replicated); orbax
+        # must not wait for the others, which never call it.
+        this = {jax.process_index()}
         options = ocp.CheckpointManagerOptions(
-            max_to_keep=max_to_keep, enable_async_checkpointing=async_save)
+            max_to_keep=max_to_keep, enable_async_checkpointing=async_save, create=False,
+            multiprocessing_options=ocp.options.MultiprocessingOptions(
+                primary_host=jax.process_index(), active_processes=this if jax.process_count() > 1 else None))
         self._mgr = ocp.CheckpointManager(self.directory, options=options)
         self._closed = False
 
@@ -143,6 +148,8 @@ class Checkpointer:
         write continues in the background until `wait()`. Digests are computed here, on host.
         """
         step = int(step)
+        if jax.process_count() > 1:  # a host copy: a multi-process array is not this process's alone
+            state = jax.device_get(state)
         if step in self._mgr.all_steps():  # includes an in-flight async save
             log.info("checkpoint step %d already exists in %s; not overwriting it", step, self.directory)
             return

@@ -19,6 +19,7 @@ import jax
 import ml_collections
 import numpy as np
 from absl import logging
+from jax.experimental import multihost_utils
 
 from jaxgan import config as config_lib
 from jaxgan import monitor, parallel, seeds, snapshots, viz
@@ -85,7 +86,7 @@ class _Run:
 
     exp: Experiment
     workdir: Path
-    ckpt: Checkpointer
+    ckpt: Checkpointer | None  # None on the processes of a multi-process run that do not write
     writer: Any = None
     visualiser: Any = None
 
@@ -94,24 +95,33 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
     """Train (or resume) the run described by `config` in `workdir`; return the final metrics
     (with `num_seeds` > 1: their mean over the seeds, all of them in <workdir>/seeds.json)."""
     config_lib.validate(config)
-    workdir = prepare_workdir(workdir)
-    _check_layout(config, workdir)
+    # In a multi-process run every process trains, and only process 0 writes (the state is
+    # replicated): checkpoints, metrics files, samples, evaluations.
+    primary = jax.process_index() == 0
+    workdir = prepare_workdir(workdir) if primary else Path(workdir).expanduser()
+    if primary:
+        _check_layout(config, workdir)
     num_seeds = config.num_seeds
     if num_seeds == 1:
         exps, dirs = [Experiment.build(config)], [workdir]
     else:
         first = Experiment.build(seeds.seed_config(config, 0))
         exps = [first] + [first.for_seed(seeds.seed_config(config, k)) for k in range(1, num_seeds)]
-        dirs = [prepare_workdir(seeds.seed_workdir(workdir, e.config.seed)) for e in exps]
+        dirs = [seeds.seed_workdir(workdir, e.config.seed) for e in exps]
+        dirs = [prepare_workdir(d) for d in dirs] if primary else dirs
     c = config.checkpoint
     with contextlib.ExitStack() as stack:
         runs = []
         for exp, run_dir in zip(exps, dirs):
-            ckpt = stack.enter_context(Checkpointer(run_dir / "checkpoints", max_to_keep=c.max_to_keep,
-                                                    async_save=c.async_save))
-            _check_compatible(ckpt, exp.config, run_dir)
+            ckpt = None
+            if primary:
+                ckpt = stack.enter_context(Checkpointer(run_dir / "checkpoints", max_to_keep=c.max_to_keep,
+                                                        async_save=c.async_save))
+                _check_compatible(ckpt, exp.config, run_dir)
             runs.append(_Run(exp, run_dir, ckpt))
         states = [_restore_or_init(run) for run in runs]
+        if jax.process_count() > 1:  # everyone continues from what process 0 restored
+            states = multihost_utils.broadcast_one_to_all(states)
         steps = {run.exp.config.seed: int(s.step) for run, s in zip(runs, states)}
         if len(set(steps.values())) > 1:
             raise RunError(
@@ -120,9 +130,12 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
                 "(--workdir=<workdir>/seed_<s> --config.seed=<s>) or start in a new --workdir.")
         if num_seeds == 1:
             return _loop(runs, states[0])
-        if not (workdir / "config.json").exists():
+        if primary and not (workdir / "config.json").exists():
             atomic_write_text(workdir / "config.json", config_lib.to_json(config))
-        summary = seeds.summarize(_loop(runs, seeds.stack(states)))
+        final = _loop(runs, seeds.stack(states))
+        if not primary:
+            return {}
+        summary = seeds.summarize(final)
         seeds.write_summary(workdir, summary)
         return summary["mean"]
 
@@ -145,6 +158,8 @@ def _check_layout(config: ml_collections.ConfigDict, workdir: Path) -> None:
 
 
 def _restore_or_init(run: _Run):
+    if run.ckpt is None:
+        return run.exp.init_state()
     restored = run.ckpt.restore_latest(run.exp.abstract_state())
     if restored is None:
         atomic_write_text(run.workdir / "config.json", config_lib.to_json(run.exp.config))
@@ -157,8 +172,9 @@ def _restore_or_init(run: _Run):
 def _loop(runs: list[_Run], state) -> dict | dict[int, dict]:
     """Train `state` (one run's, or the seeds' stacked on a leading axis) to train.steps.
 
-    Returns the final metrics; with several runs, {seed: metrics}."""
-    exp, many = runs[0].exp, len(runs) > 1
+    Returns the final metrics; with several runs, {seed: metrics}; {} where this process does
+    not write (multi-process runs)."""
+    exp, many, primary = runs[0].exp, len(runs) > 1, runs[0].ckpt is not None
     c = exp.config
     member = (lambda s, k: seeds.take(s, k)) if many else (lambda s, k: s)
     make_step = seeds.vmapped(exp.make_step) if many else exp.make_step
@@ -166,11 +182,13 @@ def _loop(runs: list[_Run], state) -> dict | dict[int, dict]:
     parallel.check_batch(c.train.batch_size, executor.num_devices, c.model.critic.get("pack", 1))
     start = int(member(state, 0).step)
     for k, run in enumerate(runs):
-        params = member(state, k)
-        monitor.log_parameter_overview(run.workdir, {"generator": params.g_params, "critic": params.d_params},
-                                       log=k == 0)
-        run.writer = monitor.create_writer(run.workdir, tag=run.workdir.name if many else None)
-        run.visualiser = snapshots.make(run.exp, run.workdir) if c.viz.every_steps else None
+        run.writer = monitor.create_writer(run.workdir, tag=run.workdir.name if many else None,
+                                           just_logging=not primary)
+        if primary:
+            params = member(state, k)
+            monitor.log_parameter_overview(run.workdir, {"generator": params.g_params, "critic": params.d_params},
+                                           log=k == 0)
+            run.visualiser = snapshots.make(run.exp, run.workdir) if c.viz.every_steps else None
     placed = executor.place_state(state)
     # Each process reads only its slice of every global batch (multi-host runs).
     streams = [pipeline.stack(run.exp.dataset.batches(
@@ -179,17 +197,25 @@ def _loop(runs: list[_Run], state) -> dict | dict[int, dict]:
     batches = pipeline.Prefetcher(seeds.zip_batches(streams) if many else streams[0], executor.place_batch)
     bar = monitor.progress_bar(c.train.steps, start, c.train.progress_bar)
     step, metrics, final, evaluated_at = start, None, {}, None
-    saved = {"step": start if runs[0].ckpt.latest_step() == start else None}
+    saved = {"step": start if not primary or runs[0].ckpt.latest_step() == start else None}
+
+    def host_state():
+        # A copy this process owns alone: a multi-process array would make sampling and
+        # evaluation collective programs that the other processes never join.
+        state = executor.unplace_state(placed)
+        return jax.device_get(state) if jax.process_count() > 1 else state
 
     def save(step: int) -> None:
-        if saved["step"] != step:
-            host = executor.unplace_state(placed)
+        if primary and saved["step"] != step:
+            host = host_state()
             for k, run in enumerate(runs):
                 run.ckpt.save(step, member(host, k), _meta(run.exp.config, step))
             saved["step"] = step
 
     def evaluate(step: int) -> dict:
-        host = executor.unplace_state(placed)
+        if not primary:
+            return {}
+        host = host_state()
         results = {}
         for k, run in enumerate(runs):
             results[run.exp.config.seed] = result = evaluate_state(run.exp, member(host, k))
@@ -218,8 +244,8 @@ def _loop(runs: list[_Run], state) -> dict | dict[int, dict]:
                     save(step)
                 if c.eval.every_steps and step % c.eval.every_steps == 0:
                     final, evaluated_at = evaluate(step), step
-                if c.viz.every_steps and step % c.viz.every_steps == 0:
-                    host = executor.unplace_state(placed)
+                if primary and c.viz.every_steps and step % c.viz.every_steps == 0:
+                    host = host_state()
                     for k, run in enumerate(runs):
                         run.visualiser.frame(member(host, k), step)
         save(step)
@@ -237,11 +263,14 @@ def _loop(runs: list[_Run], state) -> dict | dict[int, dict]:
     finally:
         bar.close()
         batches.close()
-        last_frame = c.viz.every_steps and step > start and step % c.viz.every_steps and _alive(placed)
-        host = executor.unplace_state(placed) if last_frame else None
+        last_frame = (primary and c.viz.every_steps and step > start and step % c.viz.every_steps
+                      and _alive(placed))
+        host = host_state() if last_frame else None
         for k, run in enumerate(runs):
             run.writer.flush()
             run.writer.close()
+            if not primary:
+                continue
             run.ckpt.wait()
             if run.visualiser:
                 if last_frame:

@@ -68,3 +68,51 @@ def test_two_processes_match_one(tmp_path):
         assert len(got["leaves"]) == len(ref["leaves"])
         for a, b in zip(ref["leaves"], got["leaves"]):
             np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5, err_msg=f"process {i}")
+
+
+def _launch(workdir, steps: int, **env):
+    # Tiny grid recipe with SGD and constant rates, so parameter differences measure gradient
+    # differences and train.steps can grow between sessions.
+    args = ["--config=configs/gan2d.py:grid,tiny", f"--workdir={workdir}", "--config.train.progress_bar=False",
+            f"--config.train.steps={steps}", "--config.train.batch_size=16", "--config.viz.every_steps=0",
+            *[f"--config.optimizer.{n}.{k}={v}" for n in ("generator", "critic")
+              for k, v in (("name", "sgd"), ("lr", 0.05), ("b1", 0.0), ("schedule", "constant"))]]
+    return subprocess.Popen([sys.executable, str(ROOT / "launch.py"), *args], env=_env(**env), cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _wait(procs):
+    logs = {}
+    try:
+        for name, p in procs.items():
+            logs[name], _ = p.communicate(timeout=TIMEOUT_S)
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    for name, p in procs.items():
+        assert p.returncode == 0, f"{name} failed:\n{logs[name][-3000:]}"
+
+
+def test_trainer_across_two_processes_writes_once_and_matches_one(tmp_path):
+    """The whole launcher: process 0 alone writes the run; it resumes across processes; the
+    result equals a one-process run."""
+    import jax
+
+    from jaxgan.experiment import restore_run
+
+    port = _free_port()
+    two = lambda steps: {f"p{i}": _launch(tmp_path / "two", steps, JAXGAN_COORDINATOR=f"localhost:{port}",
+                                          JAXGAN_NUM_PROCESSES="2", JAXGAN_PROCESS_ID=str(i))
+                         for i in range(2)}
+    _wait({**two(3), "one": _launch(tmp_path / "one", 6)})
+    port = _free_port()
+    _wait(two(6))  # resumes from process 0's checkpoint at step 3
+    rows = [json.loads(r) for r in (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "d_loss" in r] == [2, 3, 4, 6]  # once each, not per process
+    assert sorted(p.name for p in (tmp_path / "two" / "checkpoints").iterdir()) == ["3", "6"]
+    (_, a, a_step), (_, b, b_step) = restore_run(tmp_path / "one"), restore_run(tmp_path / "two")
+    assert a_step == b_step == 6
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        np.testing.assert_allclose(np.asarray(y), np.asarray(x), rtol=1e-4, atol=1e-5)

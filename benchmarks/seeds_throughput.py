@@ -1,0 +1,154 @@
+"""K seeds in one vmapped step (`--config.num_seeds=K`) against K separate runs.
+
+    python benchmarks/seeds_throughput.py                        # gan2d and dcgan28, K = 8
+    python benchmarks/seeds_throughput.py --only gan2d --seeds 8 --runs --steps 2000 --json=runs/seeds.json
+
+Step level (always): the entry's train step for one seed and `jax.vmap` of it over K stacked
+seeds (each with its own initial state and data, as the trainer builds them), compiled once
+each, then timed interleaved repetition by repetition (median; same method and entries as
+benchmarks/step_throughput.py). seed-steps/s = K / vmapped step time, against 1 / single step
+time for separate runs; the speed-up is K x single / vmapped.
+
+Run level (--runs): wall time of the real trainer for `--steps` steps: one `num_seeds=K` run
+against K runs one after the other (each `train()` in this process, so its compilation counts;
+process start-up, which separate launches would also pay, does not). Periodic evaluation,
+sample grids and intermediate checkpoints are off; the final checkpoint and evaluation are on.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import jax  # noqa: E402
+
+from step_throughput import ENTRIES, block_time, calls_per_block, config_for, machine  # noqa: E402
+
+from jaxgan import monitor, seeds  # noqa: E402
+from jaxgan.data import pipeline  # noqa: E402
+from jaxgan.experiment import Experiment  # noqa: E402
+from jaxgan.train import train  # noqa: E402
+
+
+class Stepper:
+    """One compiled step (single seed or vmapped over K) with its state and a fixed batch."""
+
+    def __init__(self, config, num_seeds: int):
+        c = config
+        first = Experiment.build(seeds.seed_config(c, 0))
+        exps = [first] + [first.for_seed(seeds.seed_config(c, k)) for k in range(1, num_seeds)]
+        streams = [pipeline.stack(e.dataset.batches(c.train.batch_size), c.train.n_critic) for e in exps]
+        if num_seeds == 1:
+            self.state, self.batch = first.init_state(), next(streams[0])
+            step = first.make_step()
+        else:
+            self.state = seeds.stack([e.init_state() for e in exps])
+            self.batch = next(seeds.zip_batches(streams))
+            step = jax.vmap(first.make_step())
+        self.batch = jax.device_put(self.batch)
+        self.step = jax.jit(step, donate_argnums=0)
+        start = time.perf_counter()
+        self()
+        self.compile_s = time.perf_counter() - start
+        for _ in range(2):
+            self()
+        self.n = calls_per_block(block_time(self, 1))
+        self.times: list[float] = []
+
+    def __call__(self):
+        self.state, metrics = self.step(self.state, self.batch)
+        jax.block_until_ready((self.state, metrics))
+
+    def repeat(self):
+        self.times.append(block_time(self, self.n))
+
+
+def run_config(name: str, steps: int):
+    c = config_for(name)
+    c.train.steps, c.train.progress_bar = steps, False
+    c.train.log_every_steps = max(1, steps // 10)
+    c.eval.every_steps = c.viz.every_steps = 0
+    c.checkpoint.every_steps = steps
+    return c
+
+
+def time_runs(name: str, k: int, steps: int) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        c = run_config(name, steps)
+        c.num_seeds = k
+        start = time.perf_counter()
+        train(c, Path(tmp) / "together")
+        together = time.perf_counter() - start
+        start = time.perf_counter()
+        for s in range(k):
+            c = run_config(name, steps)
+            c.seed = s
+            train(c, Path(tmp) / f"alone_{s}")
+        separate = time.perf_counter() - start
+    return {"steps": steps, "together_s": together, "separate_s": separate, "speedup": separate / together}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", nargs="+", default=["gan2d", "dcgan28"], choices=list(ENTRIES))
+    parser.add_argument("--seeds", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--runs", action="store_true", help="also time whole trainer runs")
+    parser.add_argument("--steps", type=int, default=1000, help="train steps per run (--runs)")
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args(argv)
+    monitor.quiet_library_logs()
+    info = machine()
+    print(f"# {info.get('cpu', '?')}, {info['cpu_count']} CPUs, jax {info['jax']}, "
+          f"load average {info['loadavg_at_start'][0]:.2f}", flush=True)
+
+    k, results = args.seeds, {}
+    for name in args.only:
+        config = config_for(name)
+        single, many = Stepper(config, 1), Stepper(config, k)
+        print(f"{name}: compiled in {single.compile_s:.1f} s (1 seed), {many.compile_s:.1f} s ({k} seeds)",
+              flush=True)
+        for _ in range(args.repeats):  # interleaved, so both see the same machine
+            single.repeat()
+            many.repeat()
+        t1, tk = statistics.median(single.times), statistics.median(many.times)
+        results[name] = {
+            "num_seeds": k, "compile_s_single": single.compile_s, "compile_s_vmapped": many.compile_s,
+            "median_step_ms_single": 1000 * t1, "median_step_ms_vmapped": 1000 * tk,
+            "seed_steps_per_s_single": 1 / t1, "seed_steps_per_s_vmapped": k / tk,
+            "speedup": k * t1 / tk,
+            "times_ms_single": [1000 * t for t in single.times],
+            "times_ms_vmapped": [1000 * t for t in many.times]}
+        del single, many
+        if args.runs:
+            print(f"{name}: timing {k} seeds together and {k} separate runs of {args.steps} steps ...",
+                  flush=True)
+            results[name]["runs"] = time_runs(name, k, args.steps)
+    info["loadavg_at_end"] = os.getloadavg()
+
+    print(f"\nload average {info['loadavg_at_start'][0]:.2f} -> {info['loadavg_at_end'][0]:.2f}\n")
+    print("| entry | K | step, 1 seed (ms) | step, K seeds vmapped (ms) | seed-steps/s separate | "
+          "seed-steps/s vmapped | speed-up | compile 1 / K (s) | runs: K separate / together (s) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, r in results.items():
+        runs = r.get("runs")
+        print(f"| {name} | {k} | {r['median_step_ms_single']:.2f} | {r['median_step_ms_vmapped']:.2f} | "
+              f"{r['seed_steps_per_s_single']:.1f} | {r['seed_steps_per_s_vmapped']:.1f} | "
+              f"{r['speedup']:.2f}x | {r['compile_s_single']:.1f} / {r['compile_s_vmapped']:.1f} | "
+              + (f"{runs['separate_s']:.0f} / {runs['together_s']:.0f} ({runs['speedup']:.2f}x, "
+                 f"{runs['steps']} steps) |" if runs else " |"))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps({"machine": info, "entries": results}, indent=2))
+        print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
