@@ -97,7 +97,8 @@ def time_runs(name: str, k: int, steps: int) -> dict:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--only", nargs="+", default=["gan2d", "dcgan28"], choices=list(ENTRIES))
+    parser.add_argument("--only", nargs="+", default=["gan2d", "dcgan28"],
+                        help=f"entries NAME[@option,...], NAME one of {list(ENTRIES)} (as in step_throughput.py)")
     parser.add_argument("--seeds", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--runs", action="store_true", help="also time whole trainer runs")
@@ -111,6 +112,8 @@ def main(argv=None):
 
     k, results = args.seeds, {}
     for name in args.only:
+        if name.partition("@")[0] not in ENTRIES:
+            parser.error(f"unknown entry {name!r}; choose from {list(ENTRIES)}")
         config = config_for(name)
         single, many = Stepper(config, 1), Stepper(config, k)
         print(f"{name}: compiled in {single.compile_s:.1f} s (1 seed), {many.compile_s:.1f} s ({k} seeds)",

@@ -53,6 +53,7 @@ import jax.numpy as jnp  # noqa: E402
 from jaxgan import config as config_lib  # noqa: E402
 from jaxgan.data import pipeline  # noqa: E402
 from jaxgan.experiment import Experiment  # noqa: E402
+from jaxgan.models import conv  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,7 +74,7 @@ ENTRIES = {
     "wgan_gp64": Entry("configs/wgan_gp.py:pokemon", (64, 3), torch="wgan_gp"),
     "acgan28": Entry("configs/acgan.py:fashion_mnist", (28, 1), num_classes=10),
 }
-OPTIONS = {"fast": ("conv_impl", "fast"), "xla": ("conv_impl", "xla"),
+OPTIONS = {**{impl: ("conv_impl", impl) for impl in conv.IMPLEMENTATIONS},
            "f32": ("dtype", "float32"), "bf16": ("dtype", "bfloat16")}
 BLOCK_S = 0.3
 
@@ -226,7 +227,7 @@ def table(results: dict, torch_ratios: dict) -> str:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", nargs="+", default=list(ENTRIES), metavar="NAME[@opt,...]")
-    parser.add_argument("--impl", nargs="+", choices=("fast", "xla"), default=None,
+    parser.add_argument("--impl", nargs="+", choices=conv.IMPLEMENTATIONS, default=None,
                         help="run every selected conv entry with each conv implementation")
     parser.add_argument("--dtype", nargs="+", choices=("float32", "bfloat16"), default=None,
                         help="run every selected entry with each compute dtype")
@@ -242,8 +243,8 @@ def main(argv=None):
         if name not in ENTRIES:
             parser.error(f"unknown entry {name!r}; choose from {list(ENTRIES)}")
         variants = [opts]
-        conv = ENTRIES[name].image is not None
-        if args.impl and conv:
+        has_conv = ENTRIES[name].image is not None
+        if args.impl and has_conv:
             variants = [",".join(filter(None, [v, i])) for v in variants for i in args.impl]
         if args.dtype:
             short = {"float32": "f32", "bfloat16": "bf16"}

@@ -1,17 +1,28 @@
 """The one place convolutions are computed, so every model gets the fast implementation.
 
-XLA:CPU takes a slow path for the weight gradient of a transposed convolution and for the
-double backward of a strided convolution (the gradient penalty differentiates the critic's
-input gradient): 25x slower than the same arithmetic done as a plain forward convolution
-(../shared/NOTES-stack.md). Here both layers are defined through one primitive, the plain
-strided convolution `conv`, and each has a custom VJP that is again written with `conv`,
-`conv_transpose` and the plain convolution's weight gradient:
+XLA:CPU takes a slow path for the weight gradient of a transposed convolution, for the double
+backward of a strided convolution (the gradient penalty differentiates the critic's input
+gradient) and for grouped convolutions (what vmap over per-model kernels produces): up to 40x
+slower than the same arithmetic as a plain convolution (../shared/NOTES-stack.md). Here every
+layer goes through three linear products, each with a custom VJP written in the three again,
 
     y = conv(x, w)            dx = conv_transpose(dy, w)      dw = weight_grad(x, dy)
     y = conv_transpose(x, w)  dx = conv(dy, w)                dw = weight_grad(dy, x)
+    dw = weight_grad(x, dy)   dx = conv_transpose(dy, dw)     ddy = conv(x, dw)
 
-so derivatives of any order stay on the fast path. The maths is unchanged: outputs and
-gradients equal those of `flax.linen.Conv` / `ConvTranspose` (tests/test_conv.py).
+so derivatives of any order stay on the fast paths, and an implementation is a choice of how
+to compute the three products (`RECIPES`). The maths is unchanged: outputs and gradients equal
+those of `flax.linen.Conv` / `ConvTranspose` and of XLA's own derivatives (tests/test_conv.py).
+
+'fast' (the default) computes conv and weight_grad with XLA's plain convolution and
+conv_transpose as a sub-pixel convolution, and under vmap runs each product once per model.
+Measured train steps (benchmarks/step_throughput.py --impl, interleaved, this 2-core CPU):
+
+    implementation     dcgan64 step   wgan_gp64 step   dcgan28, 8 seeds vmapped
+    fast               1,033 ms       6,081 ms          718 ms  (8 x 65 ms alone)
+    custom_vjp         1,150 ms       6,787 ms        3,287 ms  (grouped convs)
+    im2col             1,061 ms       7,058 ms        1,023 ms
+    xla               11,600 ms
 
 A transposed convolution here is, by definition, the linear transpose of a strided
 convolution: `ConvTranspose(kernel 4, stride 2, padding 1)` maps an H x W map to the 2H x 2W
@@ -27,12 +38,9 @@ from typing import Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-from jax import lax
+from jax import custom_batching, lax
 
 _DIMS = ("NHWC", "HWIO", "NHWC")
-
-# 'fast': the custom-VJP layers below; 'xla': XLA's own derivatives (reference and fallback).
-IMPLEMENTATIONS = ("fast", "xla")
 
 
 def _pads(padding: int | Sequence[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
@@ -41,66 +49,239 @@ def _pads(padding: int | Sequence[tuple[int, int]]) -> tuple[tuple[int, int], ..
     return tuple(tuple(p) for p in padding)
 
 
-def _plain_conv(x, w, strides, padding):
+def _out_size(size: int, kernel: int, stride: int, pads: tuple[int, int]) -> int:
+    return (size + pads[0] + pads[1] - kernel) // stride + 1
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _geometry(in_hw, k, s, pads):
+    """Per spatial dim: (output size, taps per stride phase q = ceil(k / s), (lo, hi) padding
+    that makes the input exactly s * (out + q - 1) long; hi < 0 crops)."""
+    out = []
+    for size, kk, ss, (lo, hi) in zip(in_hw, k, s, pads):
+        o = _out_size(size, kk, ss, (lo, hi))
+        q = _ceil_div(kk, ss)
+        out.append((o, q, (lo, ss * (o + q - 1) - size - lo)))
+    return out
+
+
+def _pad_hw(x, hw_pads):
+    zero = jnp.zeros((), x.dtype)
+    return lax.pad(x, zero, ((0, 0, 0), (*hw_pads[0], 0), (*hw_pads[1], 0), (0, 0, 0)))
+
+
+def _transpose_of(f, in_shape, dtype):
+    """x -> f(x) is linear; returns its transpose as a function."""
+    spec = jax.ShapeDtypeStruct(in_shape, dtype)
+    return lambda y: jax.linear_transpose(f, spec)(y)[0]
+
+
+# ---- XLA's own convolution ops ------------------------------------------------------------------
+
+def _conv_native(x, w, strides, padding):
     return lax.conv_general_dilated(x, w, strides, padding, dimension_numbers=_DIMS)
 
 
-def _plain_conv_transpose(y, w, strides, padding, in_shape):
-    # The transpose of x -> conv(x, w) for x of shape `in_shape`, applied to y.
-    spec = jax.ShapeDtypeStruct(in_shape, y.dtype)
-    (x,) = jax.linear_transpose(lambda x: _plain_conv(x, w, strides, padding), spec)(y)
-    return x
+def _conv_transpose_native(y, w, strides, padding, in_shape):
+    # XLA's transpose: a convolution of the 'lhs-dilated' y (zeros between its pixels).
+    return _transpose_of(lambda x: _conv_native(x, w, strides, padding), in_shape, y.dtype)(y)
 
 
-def _weight_grad(x, dy, w_shape, strides, padding):
-    # d<dy, conv(x, w)>/dw: the plain conv's weight gradient, which XLA:CPU computes fast.
-    spec = jax.ShapeDtypeStruct(w_shape, x.dtype)
-    (dw,) = jax.linear_transpose(lambda w: _plain_conv(x, w, strides, padding), spec)(dy)
-    return dw
+def _weight_grad_native(x, dy, w_shape, strides, padding):
+    return _transpose_of(lambda w: _conv_native(x, w, strides, padding), w_shape, x.dtype)(dy)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
-def conv(x, w, strides, padding):
+# ---- sub-pixel: a transposed conv as one stride-1 conv whose channels are the output phases ---
+
+def _depth_to_space(z, s):
+    n, h, w, cc = z.shape
+    z = z.reshape(n, h, w, s[0], s[1], cc // (s[0] * s[1])).transpose(0, 1, 3, 2, 4, 5)
+    return z.reshape(n, h * s[0], w * s[1], cc // (s[0] * s[1]))
+
+
+def _s2d_kernel(w, s):
+    # w_s2d[q, p, (r, t, c), o] = w[s0 q + r, s1 p + t, c, o] (zero past the kernel's end).
+    kh, kw, c, o = w.shape
+    qh, qw = _ceil_div(kh, s[0]), _ceil_div(kw, s[1])
+    w = jnp.pad(w, ((0, qh * s[0] - kh), (0, qw * s[1] - kw), (0, 0), (0, 0)))
+    w = w.reshape(qh, s[0], qw, s[1], c, o).transpose(0, 2, 1, 3, 4, 5)
+    return w.reshape(qh, qw, s[0] * s[1] * c, o)
+
+
+def _conv1(x, w):
+    return lax.conv_general_dilated(x, w, (1, 1), "VALID", dimension_numbers=_DIMS)
+
+
+def _conv_transpose_subpixel(y, w, strides, padding, in_shape):
+    """The transpose of a stride-s conv as a stride-1 conv of the padded y whose output channels
+    are the s*s sub-pixel phases of the result, then depth-to-space: no zeros interleaved into y
+    (XLA's lhs-dilated form multiplies them) and no slow-path weight gradient."""
+    (_, qh, ph), (_, qw, pw) = _geometry(in_shape[1:3], w.shape[:2], strides, padding)
+    w_t = jnp.flip(_s2d_kernel(w, strides), (0, 1)).swapaxes(2, 3)
+    z = _conv1(_pad_hw(y, [(qh - 1, qh - 1), (qw - 1, qw - 1)]), w_t)
+    return _pad_hw(_depth_to_space(z, strides), [(-ph[0], -ph[1]), (-pw[0], -pw[1])])
+
+
+# ---- im2col: one matmul of patches -------------------------------------------------------------
+
+def _patches(x, k, strides, padding):
+    """(N, Ho, Wo, kh' * kw' * C) patches, kernel tap order (a, b, c) like an HWIO kernel with
+    its width padded to kw' = s1 * ceil(kw / s1). Built without transposes: the padded input
+    viewed as (N, H/s0, s0, W/s1, s1 * C) (a free reshape) yields each row piece of a patch as
+    one plain slice, so the transpose (col2im) is pads and adds, never interior padding."""
+    (kh, kw), (sh, sw), n, c = k, strides, x.shape[0], x.shape[3]
+    (ho, qh, ph), (wo, qw, pw) = _geometry(x.shape[1:3], k, strides, padding)
+    xr = _pad_hw(x, [ph, pw]).reshape(n, ho + qh - 1, sh, wo + qw - 1, sw * c)
+    cols = [xr[:, q:q + ho, r, p:p + wo, :] for q in range(qh) for r in range(sh) if q * sh + r < kh
+            for p in range(qw)]
+    return cols[0] if len(cols) == 1 else jnp.concatenate(cols, axis=-1)
+
+
+def _im2col_kernel(w, strides):
+    kh, kw, c, o = w.shape
+    w = jnp.pad(w, ((0, 0), (0, _ceil_div(kw, strides[1]) * strides[1] - kw), (0, 0), (0, 0)))
+    return w.reshape(-1, o)
+
+
+def _conv_im2col(x, w, strides, padding):
+    cols = _patches(x, w.shape[:2], strides, padding)
+    return lax.dot_general(cols, _im2col_kernel(w, strides), (((3,), (0,)), ((), ())))
+
+
+def _conv_transpose_im2col(y, w, strides, padding, in_shape):
+    # matmul of y with every tap's kernel, then the taps' outputs added at their positions.
+    return _transpose_of(lambda x: _conv_im2col(x, w, strides, padding), in_shape, y.dtype)(y)
+
+
+def _weight_grad_im2col(x, dy, w_shape, strides, padding):
+    cols = _patches(x, w_shape[:2], strides, padding)
+    dw = lax.dot_general(cols, dy, (((0, 1, 2), (0, 1, 2)), ((), ())))
+    kh, kw, c, o = w_shape
+    return dw.reshape(kh, -1, c, o)[:, :kw]
+
+
+# ---- seed-wise: under vmap over models, one native conv per model ------------------------------
+
+def _seedwise(product):
+    """`product(a, b, *static)` whose vmap runs the unbatched product once per vmapped index.
+
+    vmap over per-model kernels (`num_seeds`) would otherwise turn a convolution into a grouped
+    one, which XLA:CPU computes ~40x slower; an unrolled loop keeps every model's convolution
+    on the fast path."""
+
+    def call(a, b, *static):
+        @custom_batching.custom_vmap
+        def f(a, b):
+            return product(a, b, *static)
+
+        @f.def_vmap
+        def rule(axis_size, in_batched, a, b):
+            a, b = (x if batched else jnp.broadcast_to(x, (axis_size, *x.shape))
+                    for x, batched in zip((a, b), in_batched))
+            return jnp.stack([f(a[i], b[i]) for i in range(axis_size)]), True
+
+        return f(a, b)
+
+    return call
+
+
+# ---- the three products, each with a VJP written in the three (any derivative order) ----------
+# recipe = (conv, conv_transpose, weight_grad): the functions that compute each product.
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def conv(x, w, strides, padding, recipe):
     """Strided convolution, NHWC input, HWIO kernel, explicit padding pairs."""
-    return _plain_conv(x, w, strides, padding)
+    return recipe[0](x, w, strides, padding)
 
 
-def _conv_fwd(x, w, strides, padding):
-    return _plain_conv(x, w, strides, padding), (x, w)
+def _conv_fwd(x, w, strides, padding, recipe):
+    return conv(x, w, strides, padding, recipe), (x, w)
 
 
-def _conv_bwd(strides, padding, res, dy):
+def _conv_bwd(strides, padding, recipe, res, dy):
     x, w = res
-    dx = conv_transpose(dy, w, strides, padding, x.shape)
-    return dx, _weight_grad(x, dy, w.shape, strides, padding)
+    return (conv_transpose(dy, w, strides, padding, x.shape, recipe),
+            weight_grad(x, dy, w.shape, strides, padding, recipe))
 
 
 conv.defvjp(_conv_fwd, _conv_bwd)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
-def conv_transpose(y, w, strides, padding, in_shape):
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4, 5))
+def conv_transpose(y, w, strides, padding, in_shape, recipe):
     """The linear transpose of `conv(., w, strides, padding)` on inputs of shape `in_shape`.
 
     `w` is the kernel of that forward conv (HWIO, I = this layer's output channels)."""
-    return _plain_conv_transpose(y, w, strides, padding, in_shape)
+    return recipe[1](y, w, strides, padding, in_shape)
 
 
-def _conv_transpose_fwd(y, w, strides, padding, in_shape):
-    return _plain_conv_transpose(y, w, strides, padding, in_shape), (y, w)
+def _conv_transpose_fwd(y, w, strides, padding, in_shape, recipe):
+    return conv_transpose(y, w, strides, padding, in_shape, recipe), (y, w)
 
 
-def _conv_transpose_bwd(strides, padding, in_shape, res, dx):
+def _conv_transpose_bwd(strides, padding, in_shape, recipe, res, dx):
     y, w = res
     # <conv_transpose(y), dx> = <y, conv(dx)>: both derivatives are plain-conv quantities.
-    return conv(dx, w, strides, padding), _weight_grad(dx, y, w.shape, strides, padding)
+    return conv(dx, w, strides, padding, recipe), weight_grad(dx, y, w.shape, strides, padding, recipe)
 
 
 conv_transpose.defvjp(_conv_transpose_fwd, _conv_transpose_bwd)
 
 
-def _out_size(size: int, kernel: int, stride: int, pads: tuple[int, int]) -> int:
-    return (size + pads[0] + pads[1] - kernel) // stride + 1
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4, 5))
+def weight_grad(x, dy, w_shape, strides, padding, recipe):
+    """d<dy, conv(x, w)>/dw, bilinear in (x, dy)."""
+    return recipe[2](x, dy, w_shape, strides, padding)
+
+
+def _weight_grad_fwd(x, dy, w_shape, strides, padding, recipe):
+    return weight_grad(x, dy, w_shape, strides, padding, recipe), (x, dy)
+
+
+def _weight_grad_bwd(w_shape, strides, padding, recipe, res, dw):
+    x, dy = res
+    # <weight_grad(x, dy), dw> = <dy, conv(x, dw)> = <conv_transpose(dy, dw), x>.
+    return conv_transpose(dy, dw, strides, padding, x.shape, recipe), conv(x, dw, strides, padding, recipe)
+
+
+weight_grad.defvjp(_weight_grad_fwd, _weight_grad_bwd)
+
+
+# ---- implementations --------------------------------------------------------------------------
+
+RECIPES = {
+    # The default: the fastest on the 64x64 DCGAN and WGAN-GP steps (module docstring).
+    "fast": (_seedwise(_conv_native), _seedwise(_conv_transpose_subpixel), _seedwise(_weight_grad_native)),
+    # Candidates kept for benchmarks/step_throughput.py --impl.
+    "custom_vjp": (_conv_native, _conv_transpose_native, _weight_grad_native),
+    "im2col": (_conv_im2col, _conv_transpose_im2col, _weight_grad_im2col),
+}
+# 'xla': XLA's own convolution ops and derivatives, the reference.
+IMPLEMENTATIONS = (*RECIPES, "xla")
+
+
+def _check(impl: str) -> None:
+    if impl not in IMPLEMENTATIONS:
+        raise ValueError(f"unknown convolution implementation {impl!r}; choose from {IMPLEMENTATIONS}")
+
+
+def conv_any(x, w, strides, padding, impl: str = "fast"):
+    """`impl`'s strided convolution (NHWC, HWIO, explicit padding pairs)."""
+    _check(impl)
+    if impl == "xla":
+        return _conv_native(x, w, strides, padding)
+    return conv(x, w, strides, padding, RECIPES[impl])
+
+
+def conv_transpose_any(y, w, strides, padding, in_shape, impl: str = "fast"):
+    """`impl`'s transpose of `conv_any(., w, strides, padding)` on inputs of shape `in_shape`."""
+    _check(impl)
+    if impl == "xla":
+        return _conv_transpose_native(y, w, strides, padding, in_shape)
+    return conv_transpose(y, w, strides, padding, in_shape, RECIPES[impl])
 
 
 def spectral_normalize(module: nn.Module, w: jax.Array, train: bool, eps: float = 1e-12) -> jax.Array:
@@ -142,8 +323,7 @@ class Conv(nn.Module):
         if self.spectral_norm:
             w = spectral_normalize(self, w, train)
         w = w.astype(x.dtype)
-        fn = conv if self.impl == "fast" else _plain_conv
-        y = fn(x, w, (s, s), _pads(self.padding))
+        y = conv_any(x, w, (s, s), _pads(self.padding), self.impl)
         if self.use_bias:
             y = y + self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32).astype(y.dtype)
         return y
@@ -173,8 +353,7 @@ class ConvTranspose(nn.Module):
         w = self.param("kernel", self.kernel_init, (k, k, self.features, x.shape[-1]), jnp.float32)
         w = w.astype(x.dtype)
         in_shape = (x.shape[0], *out_size, self.features)
-        fn = conv_transpose if self.impl == "fast" else _plain_conv_transpose
-        y = fn(x, w, (s, s), pads, in_shape)
+        y = conv_transpose_any(x, w, (s, s), pads, in_shape, self.impl)
         if self.use_bias:
             y = y + self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32).astype(y.dtype)
         return y
