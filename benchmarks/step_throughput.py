@@ -12,7 +12,7 @@ Entries (each the recipe's real config; image entries on synthetic data of the r
              relu and dropout 0 (64x64x3, ngf = ndf = 64, batch 64, Adam 2e-4 (0.5, 0.999))
   wgan_gp64  configs/wgan_gp.py:pokemon (64x64x3, batch 64, 5 critic updates with the penalty)
   acgan28    configs/acgan.py:fashion_mnist (28x28x1, 10 classes, batch 64)
-A variant is `NAME@option,...` with options fast|xla (model.*.conv_impl) and f32|bf16
+A variant is `NAME@option,...` with options fast|custom_vjp|im2col|xla (model.*.conv_impl) and f32|bf16
 (model.*.dtype), e.g. `--only dcgan64@xla dcgan64@bf16`; --impl / --dtype expand every selected
 entry into those variants.
 
@@ -22,9 +22,10 @@ already on the device, so the input pipeline is not timed (benchmarks/input_pipe
 compile_s is the first call including compilation (block_until_ready). After two warm-up steps,
 each repetition times a block of steps long enough (~0.3 s) for the clock, and the median over
 repetitions is reported. images_per_s counts the real images the step consumes:
-batch_size * n_critic / step time (for gan2d, 2D points). FLOPs per step come from XLA's cost
-analysis of the compiled step; the fraction of peak divides the achieved FLOP/s by this
-machine's f32 matmul rate, measured here (4096 x 4096 matmul, median of 5).
+batch_size * n_critic / step time (for gan2d, 2D points). GFLOP/step is the step's model FLOPs
+(XLA's cost analysis of the f32 step with XLA's own convolutions, the same for every variant;
+the JSON also has each variant's executed FLOPs); the fraction of peak divides model FLOPs per
+second by this machine's f32 matmul rate, measured here (4096 x 4096 matmul, median of 5).
 
 With --torch, PyTorch eager references (benchmarks/torch_reference.py) of dcgan64 and wgan_gp64
 are timed in the same process, interleaved with the JAX entries repetition by repetition (on a
@@ -114,6 +115,19 @@ def calls_per_block(seconds: float) -> int:
     return max(1, min(1000, math.ceil(BLOCK_S / max(seconds, 1e-6))))
 
 
+def model_flops(spec: str) -> float:
+    """FLOPs of the entry's step as the maths defines it, the same for every implementation and
+    dtype: XLA's estimate for the f32 step with XLA's own convolutions, before optimisation
+    (an implementation's executed FLOPs can include zeros, e.g. the sub-pixel kernel's padding)."""
+    name = spec.partition("@")[0]
+    c = config_for(name + ("@xla" if ENTRIES[name].image else ""))
+    exp = Experiment.build(c)
+    batch = pipeline.stack(exp.dataset.batches(c.train.batch_size), c.train.n_critic)
+    cost = jax.jit(exp.make_step()).lower(exp.init_state(), next(batch)).cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    return float(cost.get("flops", float("nan")))
+
+
 class JaxEntry:
     def __init__(self, spec: str):
         self.spec, self.config = spec, config_for(spec)
@@ -131,6 +145,7 @@ class JaxEntry:
         cost = cost[0] if isinstance(cost, (list, tuple)) else cost
         self.flops = float(cost.get("flops", float("nan")))
         self.bytes = float(cost.get("bytes accessed", float("nan")))
+        self.model_flops = model_flops(spec)
         for _ in range(2):  # warm-up
             self()
         self.n = calls_per_block(block_time(self, 1))
@@ -157,9 +172,10 @@ class JaxEntry:
             "min_step_ms": 1000 * min(self.times), "max_step_ms": 1000 * max(self.times),
             "steps_per_s": 1 / step_s, "images_per_s": images / step_s,
             "images_per_step": images, "calls_per_repetition": self.n, "repetitions": len(self.times),
-            "flops_per_step": self.flops, "bytes_accessed_per_step": self.bytes,
-            "gflop_per_s": self.flops / step_s / 1e9,
-            "fraction_of_f32_matmul_peak": self.flops / step_s / peak_flops,
+            "flops_per_step": self.model_flops, "executed_flops_per_step": self.flops,
+            "bytes_accessed_per_step": self.bytes,
+            "gflop_per_s": self.model_flops / step_s / 1e9,
+            "fraction_of_f32_matmul_peak": self.model_flops / step_s / peak_flops,
             "critic_params": int(sum(x.size for x in jax.tree.leaves(self.state.d_params))),
             "generator_params": int(sum(x.size for x in jax.tree.leaves(self.state.g_params))),
             "last_metrics": self.metrics,
