@@ -22,7 +22,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
 
 from jaxgan import recipes  # noqa: E402
 from jaxgan.config import load_config_file, validate  # noqa: E402
@@ -58,12 +57,8 @@ def config_for(spec: str):
 def compile_time(spec: str, num_seeds: int = 1) -> dict:
     c = config_for(spec)
     exp = Experiment.build(c)
-    state = exp.abstract_state()
+    state, batch = exp.abstract_state(), exp.abstract_batch()
     step = exp.make_step()
-    n, b = c.train.n_critic, c.train.batch_size
-    batch = {"x": jax.ShapeDtypeStruct((n, b) + tuple(exp.dataset.shape), jnp.float32)}
-    if exp.dataset.num_classes:
-        batch["label"] = jax.ShapeDtypeStruct((n, b), jnp.int32)
     if num_seeds > 1:
         step = jax.vmap(step)
         state, batch = jax.tree.map(
@@ -74,7 +69,7 @@ def compile_time(spec: str, num_seeds: int = 1) -> dict:
     lowered.compile()
     end = time.perf_counter()
     return {"lower_s": lowered_at - start, "compile_s": end - lowered_at, "total_s": end - start,
-            "shape": list(exp.dataset.shape), "batch_size": b, "n_critic": n}
+            "shape": list(exp.dataset.shape), "batch_size": c.train.batch_size, "n_critic": c.train.n_critic}
 
 
 def main(argv=None):

@@ -16,13 +16,12 @@ With --vmap K the same computations run under jax.vmap over K stacked kernels an
 independent models, as a `num_seeds` run trains them).
 
 Every implementation of one (layer, mode) is compiled first; then repetitions alternate between
-them (A, B, C, A, B, C, ...), each timing a block of calls of ~0.2 s, and the median per call is
+them (A, B, C, A, B, C, ...), each timing a block of calls of ~0.3 s, and the median per call is
 reported, so all candidates see the same machine load. Results are checked to agree with 'xla'.
 """
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 import sys
 import time
@@ -30,12 +29,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
 
 from jaxgan.models import conv  # noqa: E402
+from step_throughput import block_time, calls_per_block  # noqa: E402
 
 # (name, kind, input size, input channels, output size, output channels), batch 64.
 NETS = {
@@ -47,7 +47,6 @@ NETS = {
                 ("D1", "C", 28, 1, 14, 64), ("D2", "C", 14, 64, 7, 128)],
 }
 STRIDES, PADS, KERNEL = (2, 2), ((1, 1), (1, 1)), 4
-BLOCK_S = 0.2
 
 
 def layer_fn(kind: str, impl: str, out_size: int):
@@ -87,13 +86,6 @@ def inputs(layer, batch: int, k: int | None):
     return x, w, r
 
 
-def block_time(fn, n: int) -> float:
-    start = time.perf_counter()
-    for _ in range(n):
-        jax.block_until_ready(fn())
-    return (time.perf_counter() - start) / n
-
-
 def max_rel_diff(a, b) -> float:
     a, b = jax.tree.leaves(a), jax.tree.leaves(b)
     return max(float(jnp.max(jnp.abs(u - v)) / (jnp.max(jnp.abs(v)) + 1e-30)) for u, v in zip(a, b))
@@ -114,9 +106,9 @@ def bench(layer, mode: str, impls: list[str], batch: int, k: int | None, repeats
             ref = out
         if impl not in impls:
             continue
-        call = lambda f=f: f(*args)
+        call = lambda f=f: jax.block_until_ready(f(*args))
         call()
-        n = max(1, min(200, math.ceil(BLOCK_S / block_time(call, 1))))
+        n = calls_per_block(block_time(call, 1))
         runs[impl] = dict(call=call, n=n, times=[], compile_s=compile_s, diff=max_rel_diff(out, ref))
     for _ in range(repeats):
         for run in runs.values():

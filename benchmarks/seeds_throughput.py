@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import jax  # noqa: E402
 
-from step_throughput import ENTRIES, block_time, calls_per_block, config_for, machine  # noqa: E402
+from step_throughput import ENTRIES, TimedStep, config_for, machine  # noqa: E402
 
 from jaxgan import monitor, seeds  # noqa: E402
 from jaxgan.data import pipeline  # noqa: E402
@@ -37,8 +37,9 @@ from jaxgan.experiment import Experiment  # noqa: E402
 from jaxgan.train import train  # noqa: E402
 
 
-class Stepper:
-    """One compiled step (single seed or vmapped over K) with its state and a fixed batch."""
+class Stepper(TimedStep):
+    """One seed's step, or `jax.vmap` of it over K stacked seeds, each with its own initial state
+    and data as the trainer builds them."""
 
     def __init__(self, config, num_seeds: int):
         c = config
@@ -46,28 +47,10 @@ class Stepper:
         exps = [first] + [first.for_seed(seeds.seed_config(c, k)) for k in range(1, num_seeds)]
         streams = [pipeline.stack(e.dataset.batches(c.train.batch_size), c.train.n_critic) for e in exps]
         if num_seeds == 1:
-            self.state, self.batch = first.init_state(), next(streams[0])
-            step = first.make_step()
+            super().__init__(first.make_step(), first.init_state(), next(streams[0]))
         else:
-            self.state = seeds.stack([e.init_state() for e in exps])
-            self.batch = next(seeds.zip_batches(streams))
-            step = jax.vmap(first.make_step())
-        self.batch = jax.device_put(self.batch)
-        self.step = jax.jit(step, donate_argnums=0)
-        start = time.perf_counter()
-        self()
-        self.compile_s = time.perf_counter() - start
-        for _ in range(2):
-            self()
-        self.n = calls_per_block(block_time(self, 1))
-        self.times: list[float] = []
-
-    def __call__(self):
-        self.state, metrics = self.step(self.state, self.batch)
-        jax.block_until_ready((self.state, metrics))
-
-    def repeat(self):
-        self.times.append(block_time(self, self.n))
+            super().__init__(jax.vmap(first.make_step()), seeds.stack([e.init_state() for e in exps]),
+                             next(seeds.zip_batches(streams)))
 
 
 def run_config(name: str, steps: int):

@@ -120,50 +120,56 @@ def model_flops(spec: str) -> float:
     dtype: XLA's estimate for the f32 step with XLA's own convolutions, before optimisation
     (an implementation's executed FLOPs can include zeros, e.g. the sub-pixel kernel's padding)."""
     name = spec.partition("@")[0]
-    c = config_for(name + ("@xla" if ENTRIES[name].image else ""))
-    exp = Experiment.build(c)
-    batch = pipeline.stack(exp.dataset.batches(c.train.batch_size), c.train.n_critic)
-    cost = jax.jit(exp.make_step()).lower(exp.init_state(), next(batch)).cost_analysis()
+    exp = Experiment.build(config_for(name + ("@xla" if ENTRIES[name].image else "")))
+    cost = jax.jit(exp.make_step()).lower(exp.abstract_state(), exp.abstract_batch()).cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost
     return float(cost.get("flops", float("nan")))
 
 
-class JaxEntry:
+class TimedStep:
+    """A jitted train step with its state and one fixed batch on the device: compile time (the
+    first call), then blocks of steps long enough for the clock, one per `repeat()`."""
+
+    def __init__(self, step: Callable, state, batch):
+        self.step = jax.jit(step, donate_argnums=0)
+        self.state, self.batch = state, jax.device_put(batch)
+        start = time.perf_counter()
+        first_metrics = self()
+        self.compile_s = time.perf_counter() - start
+        self.metrics = {k: float(v) for k, v in jax.device_get(first_metrics).items()
+                        if getattr(v, "ndim", 0) == 0}
+        for _ in range(2):  # warm-up
+            self()
+        self.n = calls_per_block(block_time(self, 1))
+        self.times: list[float] = []
+
+    def __call__(self):
+        self.state, metrics = self.step(self.state, self.batch)
+        jax.block_until_ready((self.state, metrics))
+        return metrics
+
+    def repeat(self):
+        self.times.append(block_time(self, self.n))
+
+
+class JaxEntry(TimedStep):
     def __init__(self, spec: str):
         self.spec, self.config = spec, config_for(spec)
         c = self.config
         exp = Experiment.build(c)
-        self.state = exp.init_state()
-        self.batch = jax.device_put(next(pipeline.stack(exp.dataset.batches(c.train.batch_size),
-                                                        c.train.n_critic)))
-        self.step = jax.jit(exp.make_step(), donate_argnums=0)
-        start = time.perf_counter()
-        self.state, metrics = self.step(self.state, self.batch)
-        jax.block_until_ready((self.state, metrics))
-        self.compile_s = time.perf_counter() - start
+        super().__init__(exp.make_step(), exp.init_state(),
+                         next(pipeline.stack(exp.dataset.batches(c.train.batch_size), c.train.n_critic)))
         cost = self.step.lower(self.state, self.batch).compile().cost_analysis()  # cached executable
         cost = cost[0] if isinstance(cost, (list, tuple)) else cost
         self.flops = float(cost.get("flops", float("nan")))
         self.bytes = float(cost.get("bytes accessed", float("nan")))
         self.model_flops = model_flops(spec)
-        for _ in range(2):  # warm-up
-            self()
-        self.n = calls_per_block(block_time(self, 1))
-        self.times: list[float] = []
-        self.metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
-
-    def __call__(self):
-        self.state, metrics = self.step(self.state, self.batch)
-        jax.block_until_ready((self.state, metrics))
-
-    def repeat(self):
-        self.times.append(block_time(self, self.n))
 
     def result(self, peak_flops: float) -> dict:
         c = self.config
         step_s = statistics.median(self.times)
         images = c.train.batch_size * c.train.n_critic
-        g, d = c.model.generator, c.model.critic
+        g = c.model.generator
         return {
             "recipe": ENTRIES[self.spec.partition("@")[0]].recipe,
             "conv_impl": g.get("conv_impl"), "dtype": g.get("dtype", "float32"),

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
@@ -65,6 +66,15 @@ class Experiment:
 
     def abstract_state(self) -> GANState:
         return jax.eval_shape(self.init_state)
+
+    def abstract_batch(self) -> dict:
+        """Shapes of one train-step batch, {'x': (n_critic, B, ...)} (+ 'label'), to compile or
+        cost a step without data."""
+        n, b = self.config.train.n_critic, self.config.train.batch_size
+        batch = {"x": jax.ShapeDtypeStruct((n, b, *self.dataset.shape), jnp.float32)}
+        if self.dataset.num_classes:
+            batch["label"] = jax.ShapeDtypeStruct((n, b), jnp.int32)
+        return batch
 
     def make_step(self, axis_name: str | None = None, num_replicas: int = 1):
         # Under pmap, batch norm must average its statistics over the device axis.

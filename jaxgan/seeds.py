@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import os
+import statistics
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
@@ -76,9 +76,8 @@ def summarize(final: dict[int, dict]) -> dict:
     """{seed: metrics} -> per-seed rows plus mean and (sample) std of each shared metric."""
     names = sorted(set.intersection(*(set(m) for m in final.values()))) if final else []
     values = {n: [float(m[n]) for m in final.values()] for n in names}
-    mean = {n: sum(v) / len(v) for n, v in values.items()}
-    std = {n: math.sqrt(sum((x - mean[n]) ** 2 for x in v) / (len(v) - 1)) if len(v) > 1 else 0.0
-           for n, v in values.items()}
+    mean = {n: statistics.fmean(v) for n, v in values.items()}
+    std = {n: statistics.stdev(v) if len(v) > 1 else 0.0 for n, v in values.items()}
     return {"seeds": {str(s): m for s, m in final.items()}, "mean": mean, "std": std}
 
 

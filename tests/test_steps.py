@@ -3,7 +3,8 @@ import jax
 import numpy as np
 import pytest
 
-from conftest import tiny_config
+from conftest import ROOT, tiny_config
+from jaxgan.config import load_config_file
 from jaxgan.data import pipeline
 from jaxgan.experiment import Experiment
 
@@ -78,3 +79,14 @@ def test_packed_critic_and_dropout():
     c.train.batch_size = 16
     _, history = run_steps(c, n=2)
     assert np.isfinite(history[-1]["d_loss"])
+
+
+@pytest.mark.parametrize("spec", ["gan2d.py:grid,tiny", "acgan.py:fashion_mnist,tiny"])
+def test_abstract_batch_describes_the_batches_the_trainer_feeds(spec):
+    """Benchmarks compile and cost steps from `abstract_batch` without data."""
+    config = load_config_file(str(ROOT / "configs" / spec))
+    config.train.n_critic = 2
+    exp = Experiment.build(config)
+    real = next(pipeline.stack(exp.dataset.batches(config.train.batch_size), config.train.n_critic))
+    expected = jax.tree.map(lambda x: jax.ShapeDtypeStruct(np.shape(x), np.asarray(x).dtype), real)
+    assert exp.abstract_batch() == expected
