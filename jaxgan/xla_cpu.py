@@ -1,7 +1,7 @@
 """XLA:CPU settings jaxgan chooses for its users, applied before JAX starts its CPU backend.
 
 jaxlib 0.10 hands convolutions, dots and reductions to YNNPACK by default. For the weight
-gradients of strided convolutions YNNPACK is 1.1-2.6x slower than XLA's Eigen convolutions on
+gradients of strided convolutions YNNPACK is 1.2-2.7x slower than XLA's Eigen convolutions on
 AVX-512 CPUs (a DCGAN 64x64 step: 1,095 ms against 802 ms), while its reductions (batch-norm
 statistics) are far faster than XLA's own (~30 ms against ~400 ms a step), so jaxgan keeps
 YNNPACK for dots and reductions and gives convolutions back to Eigen. README "Performance" has

@@ -16,12 +16,13 @@ those of `flax.linen.Conv` / `ConvTranspose` and of XLA's own derivatives (tests
 
 'fast' (the default) computes conv and weight_grad with XLA's plain convolution and
 conv_transpose as a sub-pixel convolution, and under vmap runs each product once per model.
-Measured train steps (benchmarks/step_throughput.py --impl, interleaved, this 2-core CPU):
+Measured train steps (benchmarks/step_throughput.py --impl, interleaved, this 2-core CPU, with
+jaxgan's XLA:CPU setting, jaxgan/xla_cpu.py; the 8-seed column before it):
 
     implementation     dcgan64 step   wgan_gp64 step   dcgan28, 8 seeds vmapped
-    fast               1,033 ms       6,081 ms          718 ms  (8 x 65 ms alone)
-    custom_vjp         1,150 ms       6,787 ms        3,287 ms  (grouped convs)
-    im2col             1,061 ms       7,058 ms        1,023 ms
+    fast                 859 ms       4,942 ms          718 ms  (8 x 65 ms alone)
+    custom_vjp           964 ms       6,238 ms        3,287 ms  (grouped convs)
+    im2col             1,192 ms       8,000 ms        1,023 ms
     xla               11,600 ms
 
 A transposed convolution here is, by definition, the linear transpose of a strided
