@@ -32,7 +32,7 @@ def test_users_setting_and_opt_out_are_respected():
 
 
 _PROBE = """
-import os, sys
+import os
 import jaxgan, jax, jax.numpy as jnp
 conv = lambda x, w: jax.lax.conv_general_dilated(x, w, (1, 1), "SAME",
                                                  dimension_numbers=("NHWC", "HWIO", "NHWC"))

@@ -15,15 +15,10 @@ to compute the three products (`RECIPES`). The maths is unchanged: outputs and g
 those of `flax.linen.Conv` / `ConvTranspose` and of XLA's own derivatives (tests/test_conv.py).
 
 'fast' (the default) computes conv and weight_grad with XLA's plain convolution and
-conv_transpose as a sub-pixel convolution, and under vmap runs each product once per model.
-Measured train steps (benchmarks/step_throughput.py --impl, interleaved, this 2-core CPU, with
-jaxgan's XLA:CPU setting, jaxgan/xla_cpu.py; the 8-seed column before it):
-
-    implementation     dcgan64 step   wgan_gp64 step   dcgan28, 8 seeds vmapped
-    fast                 859 ms       4,942 ms          718 ms  (8 x 65 ms alone)
-    custom_vjp           964 ms       6,238 ms        3,287 ms  (grouped convs)
-    im2col             1,192 ms       8,000 ms        1,023 ms
-    xla               11,600 ms
+conv_transpose as a sub-pixel convolution, and under vmap runs each product once per model:
+the fastest of the recipes on the dcgan64 and wgan_gp64 steps and on 8 vmapped dcgan28 seeds,
+and about 10x faster than 'xla' (benchmarks/step_throughput.py --impl; the measured table is in the
+README's "Performance" section, the one place its numbers are kept).
 
 A transposed convolution here is, by definition, the linear transpose of a strided
 convolution: `ConvTranspose(kernel 4, stride 2, padding 1)` maps an H x W map to the 2H x 2W
