@@ -3,14 +3,15 @@
     python benchmarks/seeds_throughput.py                        # gan2d and dcgan28, K = 8
     python benchmarks/seeds_throughput.py --only gan2d --seeds 8 --runs --steps 2000 --json=runs/seeds.json
 
-Step level (always): the entry's train step for one seed and `jax.vmap` of it over K stacked
-seeds (each with its own initial state and data, as the trainer builds them), compiled once
-each, then timed interleaved repetition by repetition (median; same method and entries as
-benchmarks/step_throughput.py). seed-steps/s = K / vmapped step time, against 1 / single step
-time for separate runs; the speed-up is K x single / vmapped.
+Step level (always): the entry's train step for one seed, and the two ways `train.seeds_step`
+steps K seeds (each with its own initial state and data, as the trainer builds them): 'vmap',
+one compiled step over the stacked seeds, and 'loop', the one-seed step called once per seed;
+timed interleaved repetition by repetition (median; same method and entries as
+benchmarks/step_throughput.py). seed-steps/s = K / K-seed step time, against 1 / single step
+time for separate runs; the speed-up is K x single / K-seed step time.
 
 Run level (--runs): wall time of the real trainer for `--steps` steps: one `num_seeds=K` run
-against K runs one after the other (each `train()` in this process, so its compilation counts;
+(`train.seeds_step` 'auto', as a user gets it) against K runs one after the other (each `train()` in this process, so its compilation counts;
 process start-up, which separate launches would also pay, does not). Periodic evaluation,
 sample grids and intermediate checkpoints are off; the final checkpoint and evaluation are on.
 """
@@ -31,26 +32,36 @@ import jax  # noqa: E402
 
 from step_throughput import ENTRIES, TimedStep, config_for, machine  # noqa: E402
 
-from jaxgan import monitor, seeds  # noqa: E402
+from jaxgan import monitor, parallel, seeds  # noqa: E402
 from jaxgan.data import pipeline  # noqa: E402
 from jaxgan.experiment import Experiment  # noqa: E402
 from jaxgan.train import train  # noqa: E402
 
 
 class Stepper(TimedStep):
-    """One seed's step, or `jax.vmap` of it over K stacked seeds, each with its own initial state
-    and data as the trainer builds them."""
+    """One seed's step, or K seeds' stepped as `mode` ('vmap' or 'loop', see jaxgan/seeds.py)
+    does it, each seed with its own initial state and data as the trainer builds them."""
 
-    def __init__(self, config, num_seeds: int):
+    def __init__(self, config, num_seeds: int, mode: str = "vmap"):
         c = config
         first = Experiment.build(seeds.seed_config(c, 0))
         exps = [first] + [first.for_seed(seeds.seed_config(c, k)) for k in range(1, num_seeds)]
         streams = [pipeline.stack(e.dataset.batches(c.train.batch_size), c.train.n_critic) for e in exps]
+        states = [e.init_state() for e in exps]
         if num_seeds == 1:
-            super().__init__(first.make_step(), first.init_state(), next(streams[0]))
+            super().__init__(first.make_step(), states[0], next(streams[0]))
+        elif mode == "vmap":
+            super().__init__(jax.vmap(first.make_step()), seeds.stack(states), next(seeds.zip_batches(streams)))
         else:
-            super().__init__(jax.vmap(first.make_step()), seeds.stack([e.init_state() for e in exps]),
-                             next(seeds.zip_batches(streams)))
+            executor = seeds.looped(parallel.make_executor("single", first.make_step), num_seeds)
+            super().__init__(executor.step, executor.place_state(states),
+                             executor.place_batch(next(zip(*streams))), compiled=True)
+
+
+def config_with_seeds(config, k: int):
+    c = config.copy_and_resolve_references()
+    c.num_seeds = k
+    return c
 
 
 def run_config(name: str, steps: int):
@@ -98,21 +109,21 @@ def main(argv=None):
         if name.partition("@")[0] not in ENTRIES:
             parser.error(f"unknown entry {name!r}; choose from {list(ENTRIES)}")
         config = config_for(name)
-        single, many = Stepper(config, 1), Stepper(config, k)
-        print(f"{name}: compiled in {single.compile_s:.1f} s (1 seed), {many.compile_s:.1f} s ({k} seeds)",
+        steppers = {"single": Stepper(config, 1), "vmap": Stepper(config, k, "vmap"),
+                    "loop": Stepper(config, k, "loop")}
+        print(f"{name}: compiled in " + ", ".join(f"{s.compile_s:.1f} s ({mode})" for mode, s in steppers.items()),
               flush=True)
-        for _ in range(args.repeats):  # interleaved, so both see the same machine
-            single.repeat()
-            many.repeat()
-        t1, tk = statistics.median(single.times), statistics.median(many.times)
-        results[name] = {
-            "num_seeds": k, "compile_s_single": single.compile_s, "compile_s_vmapped": many.compile_s,
-            "median_step_ms_single": 1000 * t1, "median_step_ms_vmapped": 1000 * tk,
-            "seed_steps_per_s_single": 1 / t1, "seed_steps_per_s_vmapped": k / tk,
-            "speedup": k * t1 / tk,
-            "times_ms_single": [1000 * t for t in single.times],
-            "times_ms_vmapped": [1000 * t for t in many.times]}
-        del single, many
+        for _ in range(args.repeats):  # interleaved, so all see the same machine
+            for stepper in steppers.values():
+                stepper.repeat()
+        t1 = statistics.median(steppers["single"].times)
+        r = results[name] = {"num_seeds": k, "auto": seeds.step_mode(config_with_seeds(config, k))}
+        for mode, stepper in steppers.items():
+            t = statistics.median(stepper.times)
+            n = 1 if mode == "single" else k
+            r[mode] = {"compile_s": stepper.compile_s, "median_step_ms": 1000 * t, "seed_steps_per_s": n / t,
+                       "speedup": n * t1 / t, "times_ms": [1000 * x for x in stepper.times]}
+        del steppers
         if args.runs:
             print(f"{name}: timing {k} seeds together and {k} separate runs of {args.steps} steps ...",
                   flush=True)
@@ -120,14 +131,15 @@ def main(argv=None):
     info["loadavg_at_end"] = os.getloadavg()
 
     print(f"\nload average {info['loadavg_at_start'][0]:.2f} -> {info['loadavg_at_end'][0]:.2f}\n")
-    print("| entry | K | step, 1 seed (ms) | step, K seeds vmapped (ms) | seed-steps/s separate | "
-          "seed-steps/s vmapped | speed-up | compile 1 / K (s) | runs: K separate / together (s) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| entry | K | step, 1 seed (ms) | K seeds: vmap / loop (ms) | seed-steps/s: separate / vmap / loop | "
+          "compile 1 / vmap (s) | 'auto' | runs: K separate / together (s) |")
+    print("|---|---|---|---|---|---|---|---|")
     for name, r in results.items():
-        runs = r.get("runs")
-        print(f"| {name} | {k} | {r['median_step_ms_single']:.2f} | {r['median_step_ms_vmapped']:.2f} | "
-              f"{r['seed_steps_per_s_single']:.1f} | {r['seed_steps_per_s_vmapped']:.1f} | "
-              f"{r['speedup']:.2f}x | {r['compile_s_single']:.1f} / {r['compile_s_vmapped']:.1f} | "
+        runs, one, vmap, loop = r.get("runs"), r["single"], r["vmap"], r["loop"]
+        print(f"| {name} | {k} | {one['median_step_ms']:.2f} | {vmap['median_step_ms']:.1f} / "
+              f"{loop['median_step_ms']:.1f} | {one['seed_steps_per_s']:.1f} / {vmap['seed_steps_per_s']:.1f} "
+              f"({vmap['speedup']:.2f}x) / {loop['seed_steps_per_s']:.1f} ({loop['speedup']:.2f}x) | "
+              f"{one['compile_s']:.1f} / {vmap['compile_s']:.1f} | {r['auto']} | "
               + (f"{runs['separate_s']:.0f} / {runs['together_s']:.0f} ({runs['speedup']:.2f}x, "
                  f"{runs['steps']} steps) |" if runs else " |"))
     if args.json:

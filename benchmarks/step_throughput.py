@@ -130,8 +130,8 @@ class TimedStep:
     """A jitted train step with its state and one fixed batch on the device: compile time (the
     first call), then blocks of steps long enough for the clock, one per `repeat()`."""
 
-    def __init__(self, step: Callable, state, batch):
-        self.step = jax.jit(step, donate_argnums=0)
+    def __init__(self, step: Callable, state, batch, compiled: bool = False):
+        self.step = step if compiled else jax.jit(step, donate_argnums=0)
         self.state, self.batch = state, jax.device_put(batch)
         start = time.perf_counter()
         first_metrics = self()

@@ -20,6 +20,7 @@ from jaxgan.models import conv, dcgan, layers
 
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 PARALLEL_MODES = ("auto", "single", "mesh", "pmap")
+SEEDS_STEPS = ("auto", "vmap", "loop")
 
 
 class ConfigError(ValueError):
@@ -83,6 +84,9 @@ def base_config() -> ml_collections.ConfigDict:
         log_every_steps=100,
         progress_bar=True,
         parallel="auto",  # auto: a sharded mesh when several devices are visible
+        # num_seeds > 1: 'vmap' one compiled step over the stacked seeds, 'loop' the one-seed
+        # step once per seed; auto: loop for convolutional models on CPU (jaxgan/seeds.py).
+        seeds_step="auto",
     )
     c.checkpoint = dict(every_steps=2_000, max_to_keep=3, async_save=True)
     # Image metrics (jaxgan/evaluate.py): generated vs real samples in the feature space of a
@@ -242,6 +246,7 @@ RULES: dict[str, Rule] = {
     "train.log_every_steps": _int(1),
     "train.progress_bar": Rule(bool),
     "train.parallel": Rule(str, choices=PARALLEL_MODES),
+    "train.seeds_step": Rule(str, choices=SEEDS_STEPS),
     "checkpoint.every_steps": _int(1),
     "checkpoint.max_to_keep": _int(1),
     "checkpoint.async_save": Rule(bool),
@@ -352,7 +357,7 @@ def _cross_field_problems(c: ml_collections.ConfigDict) -> list[str]:
 # Keys that may change when a run is resumed: they set how long and how often, not what is trained.
 # num_seeds: each seed's own run is saved with num_seeds = 1 (train.py checks the workdir's).
 RESUMABLE_CHANGES = ("name", "num_seeds", "train.steps", "train.log_every_steps", "train.progress_bar",
-                     "train.parallel", "checkpoint.", "eval.", "viz.")
+                     "train.parallel", "train.seeds_step", "checkpoint.", "eval.", "viz.")
 
 
 def incompatible_keys(saved: dict, current: dict) -> list[str]:

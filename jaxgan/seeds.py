@@ -4,6 +4,13 @@ GAN results vary a lot between seeds, so papers report several. Training K copie
 the other pays K compilations and runs K small steps that leave the machine underused; here
 the K states are stacked on a leading axis and one `jax.vmap`-ed step updates them all.
 
+`train.seeds_step` picks how a step runs: 'vmap' (one compiled step over the stacked seeds) or
+'loop' (the seeds kept as a tuple of states, the one-seed step compiled once and called for each).
+On XLA:CPU a vmapped convolutional step costs more than K one-seed steps (each seed's
+convolutions cannot be batched, and the slices, stacks and layout transposes around them add
+20-30%; README "Performance"), so 'auto' loops over convolutional models on CPU and vmaps
+everything else. Both give the same numbers.
+
 Each seed s = config.seed + k is a complete run of its own in `<workdir>/seed_<s>/`: the
 config, checkpoints, metrics, samples and evaluations that `--config.seed=s` alone would write
 there, from the same initial state and the same data order (its dataset reshuffled with its
@@ -25,6 +32,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from jaxgan.parallel import Executor
+
 SUMMARY = "seeds.json"
 
 
@@ -32,7 +41,7 @@ def seed_config(config: ml_collections.ConfigDict, k: int) -> ml_collections.Con
     """The config of the k-th seed's own run: seed + k, trained alone."""
     c = copy.deepcopy(config)
     c.seed = config.seed + k
-    c.num_seeds = 1
+    c.num_seeds, c.train.seeds_step = 1, "auto"  # as if trained alone (the default for one seed)
     return c
 
 
@@ -64,6 +73,30 @@ def vmapped(make_step: Callable[..., Callable]) -> Callable[..., Callable]:
         return jax.vmap(make_step(**kwargs))
 
     return make
+
+
+def step_mode(config: ml_collections.ConfigDict) -> str:
+    """'vmap' or 'loop' for `config.train.seeds_step` on this backend (module docstring)."""
+    mode = config.train.seeds_step
+    if mode != "auto":
+        return mode
+    convolutional = "conv" in (config.model.generator.name, config.model.critic.name)
+    return "loop" if convolutional and jax.default_backend() == "cpu" else "vmap"
+
+
+def looped(executor, num_seeds: int):
+    """`executor` (one seed's compiled step) for a tuple of `num_seeds` states and batches, each
+    seed stepped in turn; the metrics come back stacked on a leading seed axis, as from vmap."""
+    stack_metrics = jax.jit(lambda *metrics: stack(metrics))  # one dispatch, not one per metric
+
+    def step(states, batches):
+        results = [executor.step(s, b) for s, b in zip(states, batches, strict=True)]
+        return tuple(s for s, _ in results), stack_metrics(*(m for _, m in results))
+
+    each = lambda f: lambda trees: tuple(f(t) for t in trees)
+    return Executor(f"{executor.mode} x {num_seeds} seeds", executor.num_devices, step,
+                    place_state=each(executor.place_state), place_batch=each(executor.place_batch),
+                    unplace_state=each(executor.unplace_state))
 
 
 def zip_batches(streams: Sequence[Iterator[dict]]) -> Iterator[dict]:

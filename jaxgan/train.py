@@ -129,10 +129,10 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
                 "cannot continue as one vmapped run. Nothing was changed. Resume each seed on its own "
                 "(--workdir=<workdir>/seed_<s> --config.seed=<s>) or start in a new --workdir.")
         if num_seeds == 1:
-            return _loop(runs, states[0])
+            return _loop(runs, states, "one seed")
         if primary and not (workdir / "config.json").exists():
             atomic_write_text(workdir / "config.json", config_lib.to_json(config))
-        final = _loop(runs, seeds.stack(states))
+        final = _loop(runs, states, seeds.step_mode(config))
         if not primary:
             return {}
         summary = seeds.summarize(final)
@@ -169,16 +169,23 @@ def _restore_or_init(run: _Run):
     return state
 
 
-def _loop(runs: list[_Run], state) -> dict | dict[int, dict]:
-    """Train `state` (one run's, or the seeds' stacked on a leading axis) to train.steps.
+def _loop(runs: list[_Run], states: list, mode: str) -> dict | dict[int, dict]:
+    """Train the runs' `states` (one per run) to train.steps; `mode` is how several seeds step
+    ('vmap' or 'loop', from `seeds.step_mode`) or 'one seed'.
 
     Returns the final metrics; with several runs, {seed: metrics}; {} where this process does
     not write (multi-process runs)."""
     exp, many, primary = runs[0].exp, len(runs) > 1, runs[0].ckpt is not None
     c = exp.config
-    member = (lambda s, k: seeds.take(s, k)) if many else (lambda s, k: s)
-    make_step = seeds.vmapped(exp.make_step) if many else exp.make_step
-    executor = parallel.make_executor(c.train.parallel, make_step, batch_axis=2 if many else 1)
+    if mode == "loop":  # a tuple of states, one compiled one-seed step called for each
+        state, member, zip_batches = tuple(states), (lambda s, k: s[k]), lambda streams: zip(*streams)
+        executor = seeds.looped(parallel.make_executor(c.train.parallel, exp.make_step), len(runs))
+    elif mode == "vmap":  # the states stacked on a leading axis, one vmapped step
+        state, member, zip_batches = seeds.stack(states), seeds.take, seeds.zip_batches
+        executor = parallel.make_executor(c.train.parallel, seeds.vmapped(exp.make_step), batch_axis=2)
+    else:
+        state, member, zip_batches = states[0], (lambda s, k: s), lambda streams: streams[0]
+        executor = parallel.make_executor(c.train.parallel, exp.make_step)
     parallel.check_batch(c.train.batch_size, executor.num_devices, c.model.critic.get("pack", 1))
     start = int(member(state, 0).step)
     for k, run in enumerate(runs):
@@ -194,7 +201,7 @@ def _loop(runs: list[_Run], state) -> dict | dict[int, dict]:
     streams = [pipeline.stack(run.exp.dataset.batches(
         c.train.batch_size // jax.process_count(), start=start * c.train.n_critic,
         shard_index=jax.process_index(), num_shards=jax.process_count()), c.train.n_critic) for run in runs]
-    batches = pipeline.Prefetcher(seeds.zip_batches(streams) if many else streams[0], executor.place_batch)
+    batches = pipeline.Prefetcher(zip_batches(streams), executor.place_batch)
     bar = monitor.progress_bar(c.train.steps, start, c.train.progress_bar)
     step, metrics, final, evaluated_at = start, None, {}, None
     saved = {"step": start if not primary or runs[0].ckpt.latest_step() == start else None}
@@ -236,7 +243,7 @@ def _loop(runs: list[_Run], state) -> dict | dict[int, dict]:
                     steps_per_s = (step - t0_step) / max(now - t0, 1e-9)
                     t0, t0_step = now, step
                     for k, run in enumerate(runs):
-                        scalars = {name: float(member(v, k)) for name, v in host_metrics.items()}
+                        scalars = {name: float(v[k] if many else v) for name, v in host_metrics.items()}
                         run.writer.write_scalars(step, scalars | {"steps_per_s": steps_per_s})
                     bar.set_postfix({name: f"{float(np.mean(host_metrics[name])):.3f}"
                                      for name in ("d_loss", "g_loss")})

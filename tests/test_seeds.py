@@ -1,4 +1,5 @@
-"""num_seeds: K seeds in one vmapped step equal K separate runs, each with its own outputs."""
+"""num_seeds: K seeds trained together (one vmapped step, or the one-seed step looped over the
+seeds) equal K separate runs, each with its own outputs."""
 import json
 
 import jax
@@ -27,10 +28,14 @@ def losses(workdir):
     return [(r["step"], r["d_loss"], r["g_loss"]) for r in rows if "d_loss" in r]
 
 
-def test_each_seed_equals_its_own_run(tmp_path):
+@pytest.mark.parametrize("seeds_step", ["vmap", "loop"])
+def test_each_seed_equals_its_own_run(tmp_path, monkeypatch, seeds_step):
     c = tiny_config()
-    c.seed, c.num_seeds = 3, 2
+    c.seed, c.num_seeds, c.train.seeds_step = 3, 2, seeds_step
+    loops = []
+    monkeypatch.setattr(seeds, "looped", lambda *a, _looped=seeds.looped: loops.append(a) or _looped(*a))
     mean = train(c, tmp_path / "together")
+    assert len(loops) == (seeds_step == "loop")
     summary = json.loads((tmp_path / "together" / seeds.SUMMARY).read_text())
     assert sorted(summary["seeds"]) == ["3", "4"]
     for seed in (3, 4):
@@ -55,9 +60,10 @@ def test_each_seed_equals_its_own_run(tmp_path):
     assert summary["std"]["high_quality_pct"] == pytest.approx(np.std(shares, ddof=1))
 
 
-def test_multi_seed_run_resumes_exactly(tmp_path):
+@pytest.mark.parametrize("seeds_step", ["vmap", "loop"])
+def test_multi_seed_run_resumes_exactly(tmp_path, seeds_step):
     c = constant_learning_rates(tiny_config())
-    c.num_seeds = 2
+    c.num_seeds, c.train.seeds_step = 2, seeds_step
     train(c, tmp_path / "straight")
     c.train.steps = 3
     train(c, tmp_path / "resumed")
@@ -69,17 +75,32 @@ def test_multi_seed_run_resumes_exactly(tmp_path):
         assert_close_states(a, b, rtol=0)
 
 
-def test_image_gan_trains_several_seeds(tmp_path):
+def test_image_gan_trains_several_seeds(tmp_path, monkeypatch):
     c = load_config_file(str(ROOT / "configs" / "dcgan.py:fashion_mnist,tiny"))
     c.train.progress_bar, c.train.parallel, c.num_seeds = False, "single", 2
     c.train.steps = c.eval.every_steps = c.viz.every_steps = c.checkpoint.every_steps = 2
-    train(c, tmp_path)
+    assert seeds.step_mode(c) == "loop"  # 'auto': convolutional models loop over the seeds on CPU
+    train(c, tmp_path / "loop")
     for seed in (0, 1):
-        member = tmp_path / f"seed_{seed}"
+        member = tmp_path / "loop" / f"seed_{seed}"
         assert (member / "samples" / "step_000000002.png").is_file()
         assert state_of(member)[1] == 2
-    result = evaluate.evaluate(tmp_path / "seed_1", 64)
+    result = evaluate.evaluate(tmp_path / "loop" / "seed_1", 64)
     assert result["step"] == 2
+    # The vmapped step trains the same seeds to the same states.
+    c.train.seeds_step, c.eval.every_steps, c.viz.every_steps = "vmap", 0, 0
+    monkeypatch.setattr(seeds, "looped", None)  # must not be used
+    train(c, tmp_path / "vmap")
+    for seed in (0, 1):
+        assert_close_states(*(state_of(tmp_path / run / f"seed_{seed}")[0] for run in ("loop", "vmap")),
+                            rtol=2e-4)
+
+
+def test_seeds_step_auto_vmaps_models_without_convolutions():
+    c = tiny_config()
+    assert seeds.step_mode(c) == "vmap"
+    c.train.seeds_step = "loop"
+    assert seeds.step_mode(c) == "loop"
 
 
 def test_workdir_holds_one_kind_of_run(tmp_path):
@@ -108,6 +129,9 @@ def test_num_seeds_config_checks(tmp_path):
         validate(c)
     c.num_seeds, c.train.parallel = 2, "pmap"
     with pytest.raises(ConfigError, match="pmap"):
+        validate(c)
+    c.train.parallel, c.train.seeds_step = "single", "sequential"
+    with pytest.raises(ConfigError, match="train.seeds_step.*'loop'"):
         validate(c)
     result = run_launch("--config=configs/gan2d.py:grid,tiny", "--config.num_seeds=2",
                         "--config.train.progress_bar=False", f"--workdir={tmp_path}")
