@@ -37,8 +37,8 @@ def base_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.name = "gan2d_grid"  # names the default run directory
     c.seed = 0
-    # Train seeds seed, seed + 1, ..., seed + num_seeds - 1 together in one vmapped step, each
-    # into <workdir>/seed_<s> (jaxgan/seeds.py).
+    # Train seeds seed, seed + 1, ..., seed + num_seeds - 1 together in one process (how they
+    # step: train.seeds_step), each into <workdir>/seed_<s> (jaxgan/seeds.py).
     c.num_seeds = 1
     c.data = dict(
         source="toy2d", name="grid", path="",

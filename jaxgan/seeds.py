@@ -84,7 +84,7 @@ def step_mode(config: ml_collections.ConfigDict) -> str:
     return "loop" if convolutional and jax.default_backend() == "cpu" else "vmap"
 
 
-def looped(executor, num_seeds: int):
+def looped(executor: Executor, num_seeds: int) -> Executor:
     """`executor` (one seed's compiled step) for a tuple of `num_seeds` states and batches, each
     seed stepped in turn; the metrics come back stacked on a leading seed axis, as from vmap."""
     stack_metrics = jax.jit(lambda *metrics: stack(metrics))  # one dispatch, not one per metric

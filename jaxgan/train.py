@@ -126,7 +126,7 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
         if len(set(steps.values())) > 1:
             raise RunError(
                 f"the seeds in {str(workdir)!r} were saved at different steps ({steps}), so they "
-                "cannot continue as one vmapped run. Nothing was changed. Resume each seed on its own "
+                "cannot continue as one multi-seed run. Nothing was changed. Resume each seed on its own "
                 "(--workdir=<workdir>/seed_<s> --config.seed=<s>) or start in a new --workdir.")
         if num_seeds == 1:
             return _loop(runs, states, "one seed")

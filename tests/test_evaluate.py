@@ -8,7 +8,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_launch, tiny_config
+from conftest import run_launch, tiny_config
 from jaxgan import classifier, evaluate, report
 from jaxgan import data as data_lib
 from jaxgan.experiment import RunError

@@ -272,8 +272,8 @@ def build(data_config, seed: int) -> images.ImageDataset:
         what, where = KNOWN.get(name, ("your images", "any folder of images"))
         raise DataError(f"data.source = 'folder' needs --config.data.path=DIR, a folder of "
                         f"{what}; get {where}" if name in KNOWN else
-                        f"data.source = 'folder' needs --config.data.path=DIR, a folder of images "
-                        f"(png, jpg, bmp, webp, gif; subfolders become class labels)")
+                        "data.source = 'folder' needs --config.data.path=DIR, a folder of images "
+                        "(png, jpg, bmp, webp, gif; subfolders become class labels)")
     root = Path(path).expanduser()
     if not root.is_dir():
         hint = f" Get {KNOWN[name][1]}." if name in KNOWN else ""

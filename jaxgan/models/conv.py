@@ -128,7 +128,7 @@ def _patches(x, k, strides, padding):
     its width padded to kw' = s1 * ceil(kw / s1). Built without transposes: the padded input
     viewed as (N, H/s0, s0, W/s1, s1 * C) (a free reshape) yields each row piece of a patch as
     one plain slice, so the transpose (col2im) is pads and adds, never interior padding."""
-    (kh, kw), (sh, sw), n, c = k, strides, x.shape[0], x.shape[3]
+    kh, (sh, sw), n, c = k[0], strides, x.shape[0], x.shape[3]
     (ho, qh, ph), (wo, qw, pw) = _geometry(x.shape[1:3], k, strides, padding)
     xr = _pad_hw(x, [ph, pw]).reshape(n, ho + qh - 1, sh, wo + qw - 1, sw * c)
     cols = [xr[:, q:q + ho, r, p:p + wo, :] for q in range(qh) for r in range(sh) if q * sh + r < kh
