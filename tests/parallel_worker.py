@@ -40,8 +40,9 @@ def run(mode: str, steps: int = 3):
 
 
 def run_trainer(mode: str):
-    """The whole trainer with two seeds over the devices ('seeds_mesh'), or seed 1 alone on one
-    device ('seed1_single'); returns seed 1's final state."""
+    """The whole trainer with two seeds over the devices, vmapped ('seeds_mesh') or looped
+    ('seeds_loop_mesh'), or seed 1 alone on one device ('seed1_single'); returns seed 1's final
+    state."""
     import tempfile
 
     from jaxgan.experiment import restore_run
@@ -50,13 +51,15 @@ def run_trainer(mode: str):
     c = tiny_config()
     c.train.batch_size = 16
     c.viz.every_steps = 0
-    if mode == "seeds_mesh":
+    many = mode.startswith("seeds_")
+    if many:
         c.num_seeds, c.train.parallel = 2, "mesh"
+        c.train.seeds_step = "loop" if mode == "seeds_loop_mesh" else "vmap"
     else:
         c.seed = 1
     with tempfile.TemporaryDirectory() as workdir:
         train(c, workdir)
-        _, state, _ = restore_run(f"{workdir}/seed_1" if mode == "seeds_mesh" else workdir)
+        _, state, _ = restore_run(f"{workdir}/seed_1" if many else workdir)
     return {"num_devices": jax.device_count(), "metrics": {},
             "leaves": [np.asarray(x, np.float64).ravel().tolist() for x in jax.tree.leaves(state)]}
 

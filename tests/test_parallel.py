@@ -31,9 +31,11 @@ def test_multi_seed_trainer_on_a_mesh_matches_one_seed_alone():
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
            "PYTHONPATH": str(ROOT / "tests")}
     out = subprocess.run([sys.executable, str(ROOT / "tests" / "parallel_worker.py"),
-                          "seeds_mesh", "seed1_single"], env=env, capture_output=True, text=True,
+                          "seeds_mesh", "seeds_loop_mesh", "seed1_single"], env=env, capture_output=True, text=True,
                          timeout=600, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-3000:]
     results = json.loads(out.stdout.strip().splitlines()[-1])
-    for a, b in zip(results["seed1_single"]["leaves"], results["seeds_mesh"]["leaves"]):
-        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)
+    for mode in ("seeds_mesh", "seeds_loop_mesh"):
+        assert results[mode]["num_devices"] == 4
+        for a, b in zip(results["seed1_single"]["leaves"], results[mode]["leaves"]):
+            np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5, err_msg=mode)
