@@ -11,8 +11,9 @@ benchmarks/step_throughput.py). seed-steps/s = K / K-seed step time, against 1 /
 time for separate runs; the speed-up is K x single / K-seed step time.
 
 Run level (--runs): wall time of the real trainer for `--steps` steps: one `num_seeds=K` run
-(`train.seeds_step` 'auto', as a user gets it) against K runs one after the other (each `train()` in this process, so its compilation counts;
-process start-up, which separate launches would also pay, does not). Periodic evaluation,
+(`train.seeds_step` 'auto', as a user gets it) against K runs one after the other (each
+`train()` in this process, so its compilation counts; process start-up, which separate launches
+would also pay, does not). Periodic evaluation,
 sample grids and intermediate checkpoints are off; the final checkpoint and evaluation are on.
 """
 from __future__ import annotations
@@ -28,11 +29,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import jax  # noqa: E402
-
 from step_throughput import ENTRIES, TimedStep, config_for, machine  # noqa: E402
 
-from jaxgan import monitor, parallel, seeds  # noqa: E402
+from jaxgan import monitor, seeds  # noqa: E402
 from jaxgan.data import pipeline  # noqa: E402
 from jaxgan.experiment import Experiment  # noqa: E402
 from jaxgan.train import train  # noqa: E402
@@ -47,21 +46,12 @@ class Stepper(TimedStep):
         first = Experiment.build(seeds.seed_config(c, 0))
         exps = [first] + [first.for_seed(seeds.seed_config(c, k)) for k in range(1, num_seeds)]
         streams = [pipeline.stack(e.dataset.batches(c.train.batch_size), c.train.n_critic) for e in exps]
-        states = [e.init_state() for e in exps]
         if num_seeds == 1:
-            super().__init__(first.make_step(), states[0], next(streams[0]))
-        elif mode == "vmap":
-            super().__init__(jax.vmap(first.make_step()), seeds.stack(states), next(seeds.zip_batches(streams)))
-        else:
-            executor = seeds.looped(parallel.make_executor("single", first.make_step), num_seeds)
-            super().__init__(executor.step, executor.place_state(states),
-                             executor.place_batch(next(zip(*streams))), compiled=True)
-
-
-def config_with_seeds(config, k: int):
-    c = config.copy_and_resolve_references()
-    c.num_seeds = k
-    return c
+            super().__init__(first.make_step(), first.init_state(), next(streams[0]))
+        else:  # as the trainer steps them
+            executor = seeds.make_executor(mode, "single", first.make_step, num_seeds)
+            super().__init__(executor.step, executor.place_state(seeds.stack([e.init_state() for e in exps])),
+                             executor.place_batch(next(seeds.zip_batches(streams))), compiled=True)
 
 
 def run_config(name: str, steps: int):
@@ -117,7 +107,7 @@ def main(argv=None):
             for stepper in steppers.values():
                 stepper.repeat()
         t1 = statistics.median(steppers["single"].times)
-        r = results[name] = {"num_seeds": k, "auto": seeds.step_mode(config_with_seeds(config, k))}
+        r = results[name] = {"num_seeds": k, "auto": seeds.step_mode(config)}
         for mode, stepper in steppers.items():
             t = statistics.median(stepper.times)
             n = 1 if mode == "single" else k

@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from jaxgan import parallel
 from jaxgan.parallel import Executor
 
 SUMMARY = "seeds.json"
@@ -66,15 +67,6 @@ def take(tree, k: int):
     return jax.tree.map(lambda x: x[k], tree)
 
 
-def vmapped(make_step: Callable[..., Callable]) -> Callable[..., Callable]:
-    """`make_step` for stacked states and batches: the same step mapped over the seed axis."""
-
-    def make(**kwargs):
-        return jax.vmap(make_step(**kwargs))
-
-    return make
-
-
 def step_mode(config: ml_collections.ConfigDict) -> str:
     """'vmap' or 'loop' for `config.train.seeds_step` on this backend (module docstring)."""
     mode = config.train.seeds_step
@@ -84,19 +76,34 @@ def step_mode(config: ml_collections.ConfigDict) -> str:
     return "loop" if convolutional and jax.default_backend() == "cpu" else "vmap"
 
 
+def make_executor(mode: str, parallel_mode: str, make_step: Callable[..., Callable], num_seeds: int) -> Executor:
+    """The `parallel_mode` executor of `num_seeds` seeds stepped as `mode` says ('vmap' or 'loop').
+
+    Either way it places and gives back the seeds' states stacked on a leading axis (`stack`)
+    and takes batches stacked the same way (`zip_batches`), and its metrics have the seed axis
+    first, so the trainer handles both alike."""
+    if mode == "vmap":
+        vmapped = lambda **kwargs: jax.vmap(make_step(**kwargs))
+        return parallel.make_executor(parallel_mode, vmapped, batch_axis=2)
+    return looped(parallel.make_executor(parallel_mode, make_step), num_seeds)
+
+
 def looped(executor: Executor, num_seeds: int) -> Executor:
-    """`executor` (one seed's compiled step) for a tuple of `num_seeds` states and batches, each
-    seed stepped in turn; the metrics come back stacked on a leading seed axis, as from vmap."""
+    """`executor` (one seed's compiled step) called once per seed. The placed state is a tuple of
+    the seeds' own states, split from the stacked state once (`place_state`) and stacked again
+    only when asked (`unplace_state`: checkpoints, evaluation), so a step slices nothing."""
     stack_metrics = jax.jit(lambda *metrics: stack(metrics))  # one dispatch, not one per metric
+    split = lambda tree: [take(tree, k) for k in range(num_seeds)]
 
     def step(states, batches):
         results = [executor.step(s, b) for s, b in zip(states, batches, strict=True)]
         return tuple(s for s, _ in results), stack_metrics(*(m for _, m in results))
 
-    each = lambda f: lambda trees: tuple(f(t) for t in trees)
-    return Executor(f"{executor.mode} x {num_seeds} seeds", executor.num_devices, step,
-                    place_state=each(executor.place_state), place_batch=each(executor.place_batch),
-                    unplace_state=each(executor.unplace_state))
+    return Executor(
+        f"{executor.mode} x {num_seeds} seeds", executor.num_devices, step,
+        place_state=lambda state: tuple(executor.place_state(s) for s in split(state)),
+        place_batch=lambda batch: tuple(executor.place_batch(b) for b in split(batch)),
+        unplace_state=lambda states: stack([executor.unplace_state(s) for s in states]))
 
 
 def zip_batches(streams: Sequence[Iterator[dict]]) -> Iterator[dict]:

@@ -177,12 +177,9 @@ def _loop(runs: list[_Run], states: list, mode: str) -> dict | dict[int, dict]:
     not write (multi-process runs)."""
     exp, many, primary = runs[0].exp, len(runs) > 1, runs[0].ckpt is not None
     c = exp.config
-    if mode == "loop":  # a tuple of states, one compiled one-seed step called for each
-        state, member, zip_batches = tuple(states), (lambda s, k: s[k]), lambda streams: zip(*streams)
-        executor = seeds.looped(parallel.make_executor(c.train.parallel, exp.make_step), len(runs))
-    elif mode == "vmap":  # the states stacked on a leading axis, one vmapped step
+    if many:  # the seeds' states stacked on a leading axis, however they step
         state, member, zip_batches = seeds.stack(states), seeds.take, seeds.zip_batches
-        executor = parallel.make_executor(c.train.parallel, seeds.vmapped(exp.make_step), batch_axis=2)
+        executor = seeds.make_executor(mode, c.train.parallel, exp.make_step, len(runs))
     else:
         state, member, zip_batches = states[0], (lambda s, k: s), lambda streams: streams[0]
         executor = parallel.make_executor(c.train.parallel, exp.make_step)
@@ -243,7 +240,7 @@ def _loop(runs: list[_Run], states: list, mode: str) -> dict | dict[int, dict]:
                     steps_per_s = (step - t0_step) / max(now - t0, 1e-9)
                     t0, t0_step = now, step
                     for k, run in enumerate(runs):
-                        scalars = {name: float(v[k] if many else v) for name, v in host_metrics.items()}
+                        scalars = {name: float(member(v, k)) for name, v in host_metrics.items()}
                         run.writer.write_scalars(step, scalars | {"steps_per_s": steps_per_s})
                     bar.set_postfix({name: f"{float(np.mean(host_metrics[name])):.3f}"
                                      for name in ("d_loss", "g_loss")})
