@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jaxgan import parallel
+from jaxgan import models, parallel
 from jaxgan.parallel import Executor
 
 SUMMARY = "seeds.json"
@@ -72,8 +72,7 @@ def step_mode(config: ml_collections.ConfigDict) -> str:
     mode = config.train.seeds_step
     if mode != "auto":
         return mode
-    convolutional = "conv" in (config.model.generator.name, config.model.critic.name)
-    return "loop" if convolutional and jax.default_backend() == "cpu" else "vmap"
+    return "loop" if models.convolutional(config.model) and jax.default_backend() == "cpu" else "vmap"
 
 
 def make_executor(mode: str, parallel_mode: str, make_step: Callable[..., Callable], num_seeds: int) -> Executor:

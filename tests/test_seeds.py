@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, constant_learning_rates, run_launch, tiny_config
-from jaxgan import evaluate, seeds
+from jaxgan import evaluate, models, seeds
 from jaxgan.config import ConfigError, load_config_file, validate
 from jaxgan.experiment import RunError, restore_run
 from jaxgan.train import train
@@ -96,10 +96,15 @@ def test_image_gan_trains_several_seeds(tmp_path, monkeypatch):
                             rtol=2e-4)
 
 
-def test_seeds_step_auto_vmaps_models_without_convolutions():
+def test_seeds_step_auto_vmaps_models_without_convolutions(monkeypatch):
     c = tiny_config()
     assert seeds.step_mode(c) == "vmap"
     c.train.seeds_step = "loop"
+    assert seeds.step_mode(c) == "loop"
+    # A model family of a fork that convolves says so by a class attribute, not by its name.
+    c.train.seeds_step = "auto"
+    convolving = type("ConvolvingMLP", (models.mlp.MLPCritic,), {"convolutional": True})
+    monkeypatch.setitem(models.CRITICS, c.model.critic.name, convolving)
     assert seeds.step_mode(c) == "loop"
 
 
