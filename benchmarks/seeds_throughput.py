@@ -1,6 +1,6 @@
-"""K seeds in one vmapped step (`--config.num_seeds=K`) against K separate runs.
+"""K seeds trained together (`--config.num_seeds=K`) against K separate runs.
 
-    python benchmarks/seeds_throughput.py                        # gan2d and dcgan28, K = 8
+    python benchmarks/seeds_throughput.py                        # gan2d, fcgan28 and dcgan28, K = 8
     python benchmarks/seeds_throughput.py --only gan2d --seeds 8 --runs --steps 2000 --json=runs/seeds.json
 
 Step level (always): the entry's train step for one seed, and the two ways `train.seeds_step`
@@ -10,11 +10,11 @@ timed interleaved repetition by repetition (median; same method and entries as
 benchmarks/step_throughput.py). seed-steps/s = K / K-seed step time, against 1 / single step
 time for separate runs; the speed-up is K x single / K-seed step time.
 
-Run level (--runs): wall time of the real trainer for `--steps` steps: one `num_seeds=K` run
-(`train.seeds_step` 'auto', as a user gets it) against K runs one after the other (each
-`train()` in this process, so its compilation counts; process start-up, which separate launches
-would also pay, does not). Periodic evaluation,
-sample grids and intermediate checkpoints are off; the final checkpoint and evaluation are on.
+Run level (--runs): wall time of the real trainer for `--steps` steps: one `num_seeds=K` run with
+each `train.seeds_step` ('vmap', 'loop') against K runs one after the other (each `train()` in
+this process, so its compilation counts; process start-up, which separate launches would also
+pay, does not). Periodic evaluation, sample grids and intermediate checkpoints are off; the final
+checkpoint and evaluation are on. The table's 'auto' column says which mode a user gets.
 """
 from __future__ import annotations
 
@@ -64,24 +64,29 @@ def run_config(name: str, steps: int):
 
 
 def time_runs(name: str, k: int, steps: int) -> dict:
+    """Wall seconds of K seeds trained together, with each `train.seeds_step`, and one by one."""
+    result = {"steps": steps}
     with tempfile.TemporaryDirectory() as tmp:
-        c = run_config(name, steps)
-        c.num_seeds = k
-        start = time.perf_counter()
-        train(c, Path(tmp) / "together")
-        together = time.perf_counter() - start
+        for mode in ("vmap", "loop"):
+            c = run_config(name, steps)
+            c.num_seeds, c.train.seeds_step = k, mode
+            start = time.perf_counter()
+            train(c, Path(tmp) / mode)
+            result[f"{mode}_s"] = time.perf_counter() - start
         start = time.perf_counter()
         for s in range(k):
             c = run_config(name, steps)
             c.seed = s
             train(c, Path(tmp) / f"alone_{s}")
-        separate = time.perf_counter() - start
-    return {"steps": steps, "together_s": together, "separate_s": separate, "speedup": separate / together}
+        result["separate_s"] = time.perf_counter() - start
+    for mode in ("vmap", "loop"):
+        result[f"{mode}_speedup"] = result["separate_s"] / result[f"{mode}_s"]
+    return result
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--only", nargs="+", default=["gan2d", "dcgan28"],
+    parser.add_argument("--only", nargs="+", default=["gan2d", "fcgan28", "dcgan28"],
                         help=f"entries NAME[@option,...], NAME one of {list(ENTRIES)} (as in step_throughput.py)")
     parser.add_argument("--seeds", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=5)
@@ -122,7 +127,7 @@ def main(argv=None):
 
     print(f"\nload average {info['loadavg_at_start'][0]:.2f} -> {info['loadavg_at_end'][0]:.2f}\n")
     print("| entry | K | step, 1 seed (ms) | K seeds: vmap / loop (ms) | seed-steps/s: separate / vmap / loop | "
-          "compile 1 / vmap (s) | 'auto' | runs: K separate / together (s) |")
+          "compile 1 / vmap (s) | 'auto' | runs: K separate / together with vmap / loop (s) |")
     print("|---|---|---|---|---|---|---|---|")
     for name, r in results.items():
         runs, one, vmap, loop = r.get("runs"), r["single"], r["vmap"], r["loop"]
@@ -130,8 +135,8 @@ def main(argv=None):
               f"{loop['median_step_ms']:.1f} | {one['seed_steps_per_s']:.1f} / {vmap['seed_steps_per_s']:.1f} "
               f"({vmap['speedup']:.2f}x) / {loop['seed_steps_per_s']:.1f} ({loop['speedup']:.2f}x) | "
               f"{one['compile_s']:.1f} / {vmap['compile_s']:.1f} | {r['auto']} | "
-              + (f"{runs['separate_s']:.0f} / {runs['together_s']:.0f} ({runs['speedup']:.2f}x, "
-                 f"{runs['steps']} steps) |" if runs else " |"))
+              + (f"{runs['separate_s']:.0f} / {runs['vmap_s']:.0f} ({runs['vmap_speedup']:.2f}x) / "
+                 f"{runs['loop_s']:.0f} ({runs['loop_speedup']:.2f}x), {runs['steps']} steps |" if runs else " |"))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"machine": info, "entries": results}, indent=2))

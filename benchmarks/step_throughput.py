@@ -7,14 +7,17 @@
 
 Entries (each the recipe's real config; image entries on synthetic data of the recipe's shape):
   gan2d      configs/gan2d.py:grid (batch 100 of 2D points)
+  fcgan28    configs/fc_gan.py:mnist (the fully connected GAN, 28x28x1, batch 64)
   dcgan28    configs/dcgan.py:fashion_mnist (28x28x1, batch 64)
   dcgan64    the pytorch/examples DCGAN: configs/dcgan.py:pokemon with the generator's activation
              relu and dropout 0 (64x64x3, ngf = ndf = 64, batch 64, Adam 2e-4 (0.5, 0.999))
   wgan_gp64  configs/wgan_gp.py:pokemon (64x64x3, batch 64, 5 critic updates with the penalty)
   acgan28    configs/acgan.py:fashion_mnist (28x28x1, 10 classes, batch 64)
-A variant is `NAME@option,...` with options fast|custom_vjp|im2col|xla (model.*.conv_impl) and f32|bf16
-(model.*.dtype), e.g. `--only dcgan64@xla dcgan64@bf16`; --impl / --dtype expand every selected
-entry into those variants.
+A variant is `NAME@option,...` with options fast|custom_vjp|im2col|xla (model.*.conv_impl, convolutional
+entries), f32|bf16 (model.*.dtype) and reuse (train.reuse_fake: the generator update reuses the critic's
+fake batch, as pytorch/examples does; --torch times that PyTorch loop beside dcgan64@reuse), e.g.
+`--only dcgan64@xla dcgan64@bf16 dcgan64@reuse`; --impl / --dtype expand every selected entry into those
+variants.
 
 The step is built as the trainer builds it (`Experiment.build`, `init_state`, `make_step`,
 `jax.jit(step, donate_argnums=0)`) and fed one fixed batch {'x': (n_critic, B, ...)} (+ 'label')
@@ -65,9 +68,14 @@ class Entry:
     overrides: tuple = ()
     torch: str | None = None  # benchmarks/torch_reference.py step of the same architecture
 
+    @property
+    def convolutional(self) -> bool:  # has a conv_impl to choose
+        return "conv_impl" in config_lib.load_config_file(str(ROOT / self.recipe)).model.generator
+
 
 ENTRIES = {
     "gan2d": Entry("configs/gan2d.py:grid"),
+    "fcgan28": Entry("configs/fc_gan.py:mnist", (28, 1)),
     "dcgan28": Entry("configs/dcgan.py:fashion_mnist", (28, 1)),
     "dcgan64": Entry("configs/dcgan.py:pokemon", (64, 3),
                      overrides=(("generator", "activation", "relu"), ("generator", "dropout", 0.0)),
@@ -76,7 +84,8 @@ ENTRIES = {
     "acgan28": Entry("configs/acgan.py:fashion_mnist", (28, 1), num_classes=10),
 }
 OPTIONS = {**{impl: ("conv_impl", impl) for impl in conv.IMPLEMENTATIONS},
-           "f32": ("dtype", "float32"), "bf16": ("dtype", "bfloat16")}
+           "f32": ("dtype", "float32"), "bf16": ("dtype", "bfloat16")}  # model.{generator,critic}.*
+TRAIN_OPTIONS = {"reuse": ("reuse_fake", True)}  # train.*
 BLOCK_S = 0.3
 
 
@@ -92,8 +101,12 @@ def config_for(spec: str):
     for net, key, value in entry.overrides:
         c.model[net][key] = value
     for opt in filter(None, opts.split(",")):
+        if opt in TRAIN_OPTIONS:
+            key, value = TRAIN_OPTIONS[opt]
+            c.train[key] = value
+            continue
         if opt not in OPTIONS:
-            raise SystemExit(f"unknown option {opt!r} in {spec!r}; choose from {sorted(OPTIONS)}")
+            raise SystemExit(f"unknown option {opt!r} in {spec!r}; choose from {sorted(OPTIONS | TRAIN_OPTIONS)}")
         key, value = OPTIONS[opt]
         for net in ("generator", "critic"):
             if key not in c.model[net]:
@@ -118,9 +131,11 @@ def calls_per_block(seconds: float) -> int:
 def model_flops(spec: str) -> float:
     """FLOPs of the entry's step as the maths defines it, the same for every implementation and
     dtype: XLA's estimate for the f32 step with XLA's own convolutions, before optimisation
-    (an implementation's executed FLOPs can include zeros, e.g. the sub-pixel kernel's padding)."""
-    name = spec.partition("@")[0]
-    exp = Experiment.build(config_for(name + ("@xla" if ENTRIES[name].image else "")))
+    (an implementation's executed FLOPs can include zeros, e.g. the sub-pixel kernel's padding).
+    Options that change the maths (`reuse`) count."""
+    name, _, opts = spec.partition("@")
+    kept = [o for o in opts.split(",") if o in TRAIN_OPTIONS] + (["xla"] if ENTRIES[name].convolutional else [])
+    exp = Experiment.build(config_for(name + "@" + ",".join(kept) if kept else name))
     cost = jax.jit(exp.make_step()).lower(exp.abstract_state(), exp.abstract_batch()).cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost
     return float(cost.get("flops", float("nan")))
@@ -231,6 +246,18 @@ def machine() -> dict:
     return info
 
 
+def torch_kind(spec: str) -> str | None:
+    """The PyTorch reference (torch_reference.STEPS) of the same step as `spec`, if any."""
+    name, _, opts = spec.partition("@")
+    kind = ENTRIES[name].torch
+    if kind and "reuse" in opts.split(","):
+        return kind + "_reuse" if kind + "_reuse" in TORCH_REUSE_KINDS else None
+    return kind
+
+
+TORCH_REUSE_KINDS = ("dcgan_reuse",)  # pytorch/examples' DCGAN loop reuses the critic's fake
+
+
 def table(results: dict, torch_ratios: dict) -> str:
     rows = ["| entry | batch x n_critic | compile (s) | median step (ms) | steps/s | images/s | "
             "GFLOP/step | GFLOP/s | % of f32 matmul peak | PyTorch eager (ms) | PyTorch / JAX |",
@@ -265,8 +292,7 @@ def main(argv=None):
         if name not in ENTRIES:
             parser.error(f"unknown entry {name!r}; choose from {list(ENTRIES)}")
         variants = [opts]
-        has_conv = ENTRIES[name].image is not None
-        if args.impl and has_conv:
+        if args.impl and ENTRIES[name].convolutional:
             variants = [",".join(filter(None, [v, i])) for v in variants for i in args.impl]
         if args.dtype:
             short = {"float32": "f32", "bfloat16": "bf16"}
@@ -294,14 +320,14 @@ def main(argv=None):
             torch_note = "torch is not installed: PyTorch references skipped"
             print(torch_note, flush=True)
         else:
-            for kind in sorted({ENTRIES[s.partition("@")[0]].torch for s in specs} - {None}):
+            for kind in sorted({torch_kind(s) for s in specs} - {None}):
                 print(f"warming up PyTorch {kind} ...", flush=True)
                 torch_refs[kind] = TorchEntry(kind, args.threads)
 
     for r in range(args.repeats):
         for spec, e in entries.items():
             e.repeat()
-            kind = ENTRIES[spec.partition("@")[0]].torch
+            kind = torch_kind(spec)
             # Interleaved: after each JAX entry its PyTorch reference (once per repetition).
             if kind in torch_refs and len(torch_refs[kind].times) <= r:
                 torch_refs[kind].repeat()
@@ -318,7 +344,7 @@ def main(argv=None):
     results = {spec: e.result(peak) for spec, e in entries.items()}
     ratios = {}
     for spec, r in results.items():
-        kind = ENTRIES[spec.partition("@")[0]].torch
+        kind = torch_kind(spec)
         if kind in torch_refs:
             t_ms = 1000 * statistics.median(torch_refs[kind].times)
             ratios[spec] = {"torch_median_step_ms": t_ms, "ratio": t_ms / r["median_step_ms"],

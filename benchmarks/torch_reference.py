@@ -140,4 +140,4 @@ class WGANGPStep:
         return float(err_g.detach())
 
 
-STEPS = {"dcgan": DCGANStep, "wgan_gp": WGANGPStep}
+STEPS = {"dcgan": DCGANStep, "wgan_gp": WGANGPStep, "dcgan_reuse": lambda: DCGANStep(reuse_fake=True)}

@@ -85,8 +85,11 @@ def base_config() -> ml_collections.ConfigDict:
         progress_bar=True,
         parallel="auto",  # auto: a sharded mesh when several devices are visible
         # num_seeds > 1: 'vmap' one compiled step over the stacked seeds, 'loop' the one-seed
-        # step once per seed; auto: loop for convolutional models on CPU (jaxgan/seeds.py).
+        # step once per seed; auto: loop on CPU, vmap on accelerators (jaxgan/seeds.py).
         seeds_step="auto",
+        # The generator update reuses the last critic update's fake batch instead of a fresh
+        # latent batch (pytorch/examples' DCGAN loop): one generator forward fewer per step.
+        reuse_fake=False,
     )
     c.checkpoint = dict(every_steps=2_000, max_to_keep=3, async_save=True)
     # Image metrics (jaxgan/evaluate.py): generated vs real samples in the feature space of a
@@ -247,6 +250,7 @@ RULES: dict[str, Rule] = {
     "train.progress_bar": Rule(bool),
     "train.parallel": Rule(str, choices=PARALLEL_MODES),
     "train.seeds_step": Rule(str, choices=SEEDS_STEPS),
+    "train.reuse_fake": Rule(bool),
     "checkpoint.every_steps": _int(1),
     "checkpoint.max_to_keep": _int(1),
     "checkpoint.async_save": Rule(bool),

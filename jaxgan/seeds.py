@@ -6,10 +6,12 @@ the K states are stacked on a leading axis and one `jax.vmap`-ed step updates th
 
 `train.seeds_step` picks how a step runs: 'vmap' (one compiled step over the stacked seeds) or
 'loop' (the seeds kept as a tuple of states, the one-seed step compiled once and called for each).
-On XLA:CPU a vmapped convolutional step costs more than K one-seed steps (each seed's
-convolutions cannot be batched, and the slices, stacks and layout transposes around them add
-20-30%; README "Performance"), so 'auto' loops over convolutional models on CPU and vmaps
-everything else. Both give the same numbers.
+On XLA:CPU one seed's step of a 28x28 model already keeps the cores busy, and a vmapped step
+costs more than K one-seed steps: each seed's convolutions cannot be batched (the slices, stacks
+and layout transposes around them add 20-30%), and batched matmuls run slower than one matmul per
+seed (the fully connected MNIST GAN: 0.63x). Whole runs of the tiny 2D GAN were faster looped too
+(README "Performance"). So 'auto' loops on CPU and vmaps on accelerators, where one small model
+leaves the device idle. Both give the same numbers.
 
 Each seed s = config.seed + k is a complete run of its own in `<workdir>/seed_<s>/`: the
 config, checkpoints, metrics, samples and evaluations that `--config.seed=s` alone would write
@@ -32,7 +34,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jaxgan import models, parallel
+from jaxgan import parallel
 from jaxgan.parallel import Executor
 
 SUMMARY = "seeds.json"
@@ -72,7 +74,7 @@ def step_mode(config: ml_collections.ConfigDict) -> str:
     mode = config.train.seeds_step
     if mode != "auto":
         return mode
-    return "loop" if models.convolutional(config.model) and jax.default_backend() == "cpu" else "vmap"
+    return "loop" if jax.default_backend() == "cpu" else "vmap"
 
 
 def make_executor(mode: str, parallel_mode: str, make_step: Callable[..., Callable], num_seeds: int) -> Executor:

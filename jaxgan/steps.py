@@ -6,6 +6,11 @@ inputs and a resumed run repeats an uninterrupted one exactly.
 
 The batch holds `n_critic` stacked real batches: {'x': (n_critic, B, ...), 'label'?: (n_critic, B)}.
 
+By default the generator update draws a fresh latent batch. `train.reuse_fake` makes it reuse the
+last critic update's fake batch (and its labels) instead, as pytorch/examples' DCGAN loop does:
+that generator forward is differentiated with `jax.vjp`, so the step runs one generator forward
+fewer (about 10% of a DCGAN step's FLOPs).
+
 The same function serves three execution modes:
   * one device, under `jax.jit`;
   * data parallel under `jax.jit` with the batch sharded over a mesh axis (XLA inserts the
@@ -75,6 +80,7 @@ def make_train_step(config, generator, critic, g_tx, d_tx, *, num_classes: int =
     g_apply, d_apply = make_apply(generator), make_apply(critic)
     draws = _Draws(axis_name, num_replicas)
     noise = config.augment
+    reuse_fake = config.train.reuse_fake
 
     def add_noise(step, key, x):
         # Instance noise on every critic input, real and fake alike.
@@ -85,13 +91,20 @@ def make_train_step(config, generator, critic, g_tx, d_tx, *, num_classes: int =
 
     fold = lambda k: jax.random.fold_in(k, 1)
 
-    def critic_update(state: GANState, carry, real_batch, key):
+    def critic_update(state: GANState, carry, real_batch, key, keep_fake: bool = False):
+        """One critic update; with `keep_fake` it also returns (fake, labels, the generator's
+        pullback at fake) for the generator update to reuse."""
         d_params, d_stats, d_opt, g_stats = carry
         real, labels = real_batch["x"], real_batch.get("label")
         b = real.shape[0]
         k_z, k_g, k_real, k_fake, k_pen, k_eps, k_noise, k_t = jax.random.split(key, 8)
         z = draws(sample_latent, k_z, (b, z_dim))
-        fake, g_stats = g_apply(state.g_params, g_stats, z, labels, draws.local_key(k_g))
+        generate = lambda g_params: g_apply(g_params, g_stats, z, labels, draws.local_key(k_g))
+        if keep_fake:
+            fake, pullback, g_stats = jax.vjp(generate, state.g_params, has_aux=True)
+            kept = (fake, labels, pullback)
+        else:
+            (fake, g_stats), kept = generate(state.g_params), None
         fake = lax.stop_gradient(fake)
         real, fake = add_noise(state.step, k_noise, real), add_noise(state.step, fold(k_noise), fake)
         eps = draws(jax.random.uniform, k_eps, (b // pack,))
@@ -130,17 +143,13 @@ def make_train_step(config, generator, critic, g_tx, d_tx, *, num_classes: int =
         d_params = optax.apply_updates(d_params, updates)
         if lc.clip:
             d_params = jax.tree.map(lambda p: jnp.clip(p, -lc.clip, lc.clip), d_params)
-        return (d_params, d_stats, d_opt, g_stats), metrics
+        return (d_params, d_stats, d_opt, g_stats), metrics, kept
 
-    def generator_update(state: GANState, g_stats, b, key):
+    def generator_update(state: GANState, g_stats, b, key, kept=None):
+        """One generator update on a fresh latent batch, or on the critic's `kept` fake."""
         k_z, k_y, k_g, k_d, k_noise = jax.random.split(key, 5)
-        z = draws(sample_latent, k_z, (b, z_dim))
-        labels = None
-        if num_classes:
-            labels = draws(lambda k, s: jax.random.randint(k, s, 0, num_classes), k_y, (b,))
 
-        def loss_fn(g_params):
-            fake, stats = g_apply(g_params, g_stats, z, labels, draws.local_key(k_g))
+        def objective(fake, labels):  # the generator's loss as a function of its output
             fake = add_noise(state.step, k_noise, fake)
             fake_out, _ = d_apply(state.d_params, state.d_stats, fake, labels, draws.local_key(k_d))
             fake_out, fake_logits = _split(fake_out)
@@ -150,9 +159,24 @@ def make_train_step(config, generator, critic, g_tx, d_tx, *, num_classes: int =
             if fake_logits is not None:
                 metrics["g_class_loss"] = losses.class_loss(fake_logits, labels)
                 total += lc.class_weight * metrics["g_class_loss"]
-            return total, (stats, metrics)
+            return total, metrics
 
-        grads, (g_stats, metrics) = jax.grad(loss_fn, has_aux=True)(state.g_params)
+        if kept is not None:
+            fake, labels, pullback = kept
+            d_fake, metrics = jax.grad(objective, has_aux=True)(fake, labels)
+            (grads,) = pullback(d_fake)
+        else:
+            z = draws(sample_latent, k_z, (b, z_dim))
+            labels = None
+            if num_classes:
+                labels = draws(lambda k, s: jax.random.randint(k, s, 0, num_classes), k_y, (b,))
+
+            def loss_fn(g_params):
+                fake, stats = g_apply(g_params, g_stats, z, labels, draws.local_key(k_g))
+                total, metrics = objective(fake, labels)
+                return total, (stats, metrics)
+
+            grads, (g_stats, metrics) = jax.grad(loss_fn, has_aux=True)(state.g_params)
         grads = draws.mean(grads)
         updates, g_opt = g_tx.update(grads, state.g_opt, state.g_params)
         return optax.apply_updates(state.g_params, updates), g_stats, g_opt, metrics
@@ -166,14 +190,15 @@ def make_train_step(config, generator, critic, g_tx, d_tx, *, num_classes: int =
         d_metrics = []
         for i in range(n_critic):
             real_batch = jax.tree.map(lambda v: v[i], batch)
-            carry, metrics = critic_update(state, carry, real_batch, jax.random.fold_in(key, i))
+            keep_fake = reuse_fake and i == n_critic - 1
+            carry, metrics, kept = critic_update(state, carry, real_batch, jax.random.fold_in(key, i), keep_fake)
             d_metrics.append(metrics)
         d_metrics = jax.tree.map(lambda *v: jnp.stack(v), *d_metrics)
         d_params, d_stats, d_opt, g_stats = carry
         state = state.replace(d_params=d_params, d_stats=d_stats, d_opt=d_opt)
         b = batch["x"].shape[1]
         g_params, g_stats, g_opt, g_metrics = generator_update(
-            state, g_stats, b, jax.random.fold_in(key, n_critic))
+            state, g_stats, b, jax.random.fold_in(key, n_critic), kept)
         state = state.replace(g_params=g_params, g_stats=g_stats, g_opt=g_opt, step=state.step + 1)
         metrics = {k: jnp.mean(v) for k, v in d_metrics.items()} | g_metrics
         return state, draws.mean(metrics)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, tiny_config
+from jaxgan import latent, steps
 from jaxgan.config import load_config_file
 from jaxgan.data import pipeline
 from jaxgan.experiment import Experiment
@@ -90,3 +91,54 @@ def test_abstract_batch_describes_the_batches_the_trainer_feeds(spec):
     real = next(pipeline.stack(exp.dataset.batches(config.train.batch_size), config.train.n_critic))
     expected = jax.tree.map(lambda x: jax.ShapeDtypeStruct(np.shape(x), np.asarray(x).dtype), real)
     assert exp.abstract_batch() == expected
+
+
+def fixed_latents(monkeypatch):
+    """Every latent draw returns the same batch, so the critic's and the generator's fakes agree."""
+    monkeypatch.setattr(latent, "make_sampler", lambda model_config: lambda key, shape: jax.random.normal(
+        jax.random.key(7), shape))
+
+
+@pytest.mark.parametrize("n_critic", [1, 2])
+def test_reuse_fake_differentiates_the_critics_fake(monkeypatch, n_critic):
+    """With one latent batch for every draw, reusing the critic's fake must give exactly the
+    update of a fresh generator forward (batch norm in training mode uses the batch's statistics)."""
+    fixed_latents(monkeypatch)
+    states = {}
+    for reuse in (False, True):
+        c = tiny_config()
+        c.model.generator.batch_norm, c.train.n_critic, c.train.reuse_fake = True, n_critic, reuse
+        states[reuse], history = run_steps(c, n=3)
+        assert np.isfinite(history[-1]["g_loss"])
+    for net in ("g_params", "d_params", "g_opt", "d_opt"):
+        for a, b in zip(jax.tree.leaves(getattr(states[False], net)), jax.tree.leaves(getattr(states[True], net))):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_reuse_fake_runs_one_generator_forward_fewer():
+    def step_flops(c):
+        exp = Experiment.build(c)
+        cost = jax.jit(exp.make_step()).lower(exp.abstract_state(), exp.abstract_batch()).cost_analysis()
+        return float((cost[0] if isinstance(cost, (list, tuple)) else cost)["flops"])
+
+    c = load_config_file(str(ROOT / "configs" / "dcgan.py:fashion_mnist,tiny"))
+    c.train.parallel = "single"
+    exp = Experiment.build(c)
+    state = exp.abstract_state()
+    z = jax.ShapeDtypeStruct((c.train.batch_size, c.model.z_dim), np.float32)
+    forward = jax.jit(lambda p, s, z: steps.make_apply(exp.generator)(p, s, z, None, jax.random.key(0)))
+    cost = forward.lower(state.g_params, state.g_stats, z).cost_analysis()
+    g_forward = float((cost[0] if isinstance(cost, (list, tuple)) else cost)["flops"])
+    fresh = step_flops(c)
+    c.train.reuse_fake = True
+    saved = fresh - step_flops(c)
+    assert 0.9 * g_forward < saved < 1.1 * g_forward, (saved, g_forward, fresh)
+
+
+def test_reuse_fake_conditional_model_trains():
+    """AC-GAN: the reused fake carries the real batch's labels into the generator's class loss."""
+    c = load_config_file(str(ROOT / "configs" / "acgan.py:fashion_mnist,tiny"))
+    c.train.parallel, c.train.reuse_fake = "single", True
+    _, history = run_steps(c, n=2)
+    assert {"g_loss", "g_class_loss"} <= set(history[-1])
+    assert all(np.isfinite(v) for v in history[-1].values())

@@ -29,13 +29,6 @@ def config_fields(cls: type[nn.Module]) -> dict[str, Any]:
     }
 
 
-def convolutional(model_config) -> bool:
-    """Whether the generator or the critic convolves (a class attribute `convolutional = True`).
-    XLA:CPU runs a vmapped convolutional step slower than one step per seed (jaxgan/seeds.py)."""
-    return any(getattr(registry[sub.name], "convolutional", False) for registry, sub in
-               ((GENERATORS, model_config.generator), (CRITICS, model_config.critic)))
-
-
 def _kwargs(sub_config) -> tuple[str, dict[str, Any]]:
     kwargs = dict(sub_config)
     return kwargs.pop("name"), kwargs

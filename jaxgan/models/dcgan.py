@@ -12,7 +12,7 @@ are computed in float32, and both networks return float32, so losses are float32
 """
 from __future__ import annotations
 
-from typing import ClassVar, Sequence
+from typing import Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -43,7 +43,6 @@ class ConvGenerator(nn.Module):
     """z (+ label) -> Dense to the smallest map -> [ConvTranspose, norm, dropout, act] blocks ->
     ConvTranspose to the image channels -> output activation."""
 
-    convolutional: ClassVar[bool] = True  # models.convolutional: how several seeds are stepped
     out_shape: Sequence[int]
     n_feature: int = 64
     max_features: int = 512
@@ -113,7 +112,6 @@ class ConvCritic(nn.Module):
     (AC-GAN: the critic sees no label and also returns class logits).
     """
 
-    convolutional: ClassVar[bool] = True  # models.convolutional
     n_feature: int = 64
     max_features: int = 512
     min_size: int = 4
