@@ -246,6 +246,9 @@ def machine() -> dict:
     return info
 
 
+TORCH_REUSE_KINDS = ("dcgan_reuse",)  # pytorch/examples' DCGAN loop reuses the critic's fake
+
+
 def torch_kind(spec: str) -> str | None:
     """The PyTorch reference (torch_reference.STEPS) of the same step as `spec`, if any."""
     name, _, opts = spec.partition("@")
@@ -253,9 +256,6 @@ def torch_kind(spec: str) -> str | None:
     if kind and "reuse" in opts.split(","):
         return kind + "_reuse" if kind + "_reuse" in TORCH_REUSE_KINDS else None
     return kind
-
-
-TORCH_REUSE_KINDS = ("dcgan_reuse",)  # pytorch/examples' DCGAN loop reuses the critic's fake
 
 
 def table(results: dict, torch_ratios: dict) -> str:
