@@ -15,10 +15,15 @@ from jaxgan.experiment import Experiment
 
 
 def run(mode: str, steps: int = 3):
+    """`mode` is an execution mode, or one followed by '_reuse' for train.reuse_fake (the
+    generator's pullback then crosses its batch norm's cross-device statistics)."""
+    mode, _, reuse = mode.partition("_")
     c = tiny_config()
     # Batch norm in both networks, two critic updates and a gradient penalty: every place where
     # a per-device program could differ from a global one.
     c.model.critic.batch_norm = True
+    if reuse:
+        c.model.generator.batch_norm, c.train.reuse_fake = True, True
     c.train.n_critic = 2
     c.train.batch_size = 16
     c.loss.name, c.loss.gradient_penalty = "wasserstein", 1.0

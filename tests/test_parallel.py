@@ -13,18 +13,20 @@ def test_mesh_and_pmap_match_single_device():
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
            "PYTHONPATH": str(ROOT / "tests")}
     out = subprocess.run([sys.executable, str(ROOT / "tests" / "parallel_worker.py"),
-                          "single", "mesh", "pmap"], env=env, capture_output=True, text=True,
-                         timeout=600, cwd=ROOT)
+                          "single", "mesh", "pmap", "single_reuse", "mesh_reuse", "pmap_reuse"],
+                         env=env, capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-3000:]
     results = json.loads(out.stdout.strip().splitlines()[-1])
-    assert results["single"]["num_devices"] == 1
-    assert results["mesh"]["num_devices"] == 4 and results["pmap"]["num_devices"] == 4
-    for mode in ("mesh", "pmap"):
-        for key, value in results["single"]["metrics"].items():
-            np.testing.assert_allclose(results[mode]["metrics"][key], value, rtol=1e-4, atol=1e-5,
-                                       err_msg=f"{mode} metric {key}")
-        for a, b in zip(results["single"]["leaves"], results[mode]["leaves"]):
-            np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5, err_msg=mode)
+    for suffix in ("", "_reuse"):  # the step as configured, and with train.reuse_fake
+        single = results["single" + suffix]
+        assert single["num_devices"] == 1
+        for mode in ("mesh" + suffix, "pmap" + suffix):
+            assert results[mode]["num_devices"] == 4
+            for key, value in single["metrics"].items():
+                np.testing.assert_allclose(results[mode]["metrics"][key], value, rtol=1e-4, atol=1e-5,
+                                           err_msg=f"{mode} metric {key}")
+            for a, b in zip(single["leaves"], results[mode]["leaves"]):
+                np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5, err_msg=mode)
 
 
 def test_multi_seed_trainer_on_a_mesh_matches_one_seed_alone():
