@@ -188,6 +188,7 @@ class JaxEntry(TimedStep):
         return {
             "recipe": ENTRIES[self.spec.partition("@")[0]].recipe,
             "conv_impl": g.get("conv_impl"), "dtype": g.get("dtype", "float32"),
+            "reuse_fake": c.train.reuse_fake,
             "batch_size": c.train.batch_size, "n_critic": c.train.n_critic,
             "compile_s": self.compile_s, "median_step_ms": 1000 * step_s,
             "min_step_ms": 1000 * min(self.times), "max_step_ms": 1000 * max(self.times),
