@@ -37,6 +37,7 @@ noisy machine both see the same conditions), on torch.set_num_threads(--threads)
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import json
 import math
@@ -128,16 +129,23 @@ def calls_per_block(seconds: float) -> int:
     return max(1, min(1000, math.ceil(BLOCK_S / max(seconds, 1e-6))))
 
 
-def model_flops(spec: str) -> float:
-    """FLOPs of the entry's step as the maths defines it, the same for every implementation and
+def cost_of(lowered_or_compiled) -> dict:
+    cost = lowered_or_compiled.cost_analysis()
+    return cost[0] if isinstance(cost, (list, tuple)) else cost
+
+
+def model_flops(config) -> float:
+    """FLOPs of `config`'s step as the maths defines it, the same for every implementation and
     dtype: XLA's estimate for the f32 step with XLA's own convolutions, before optimisation
     (an implementation's executed FLOPs can include zeros, e.g. the sub-pixel kernel's padding).
-    Options that change the maths (`reuse`) count."""
-    name, _, opts = spec.partition("@")
-    kept = [o for o in opts.split(",") if o in TRAIN_OPTIONS] + (["xla"] if ENTRIES[name].convolutional else [])
-    exp = Experiment.build(config_for(name + "@" + ",".join(kept) if kept else name))
-    cost = jax.jit(exp.make_step()).lower(exp.abstract_state(), exp.abstract_batch()).cost_analysis()
-    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    What changes the maths (`train.reuse_fake`) counts."""
+    c = copy.deepcopy(config)
+    for net in (c.model.generator, c.model.critic):
+        for key, value in (("dtype", "float32"), ("conv_impl", "xla")):
+            if key in net:
+                net[key] = value
+    exp = Experiment.build(c)
+    cost = cost_of(jax.jit(exp.make_step()).lower(exp.abstract_state(), exp.abstract_batch()))
     return float(cost.get("flops", float("nan")))
 
 
@@ -174,11 +182,10 @@ class JaxEntry(TimedStep):
         exp = Experiment.build(c)
         super().__init__(exp.make_step(), exp.init_state(),
                          next(pipeline.stack(exp.dataset.batches(c.train.batch_size), c.train.n_critic)))
-        cost = self.step.lower(self.state, self.batch).compile().cost_analysis()  # cached executable
-        cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+        cost = cost_of(self.step.lower(self.state, self.batch).compile())  # cached executable
         self.flops = float(cost.get("flops", float("nan")))
         self.bytes = float(cost.get("bytes accessed", float("nan")))
-        self.model_flops = model_flops(spec)
+        self.model_flops = model_flops(c)
 
     def result(self, peak_flops: float) -> dict:
         c = self.config

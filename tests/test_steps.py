@@ -116,10 +116,13 @@ def test_reuse_fake_differentiates_the_critics_fake(monkeypatch, n_critic):
 
 
 def test_reuse_fake_runs_one_generator_forward_fewer():
+    def flops(lowered):
+        cost = lowered.cost_analysis()
+        return float((cost[0] if isinstance(cost, (list, tuple)) else cost)["flops"])
+
     def step_flops(c):
         exp = Experiment.build(c)
-        cost = jax.jit(exp.make_step()).lower(exp.abstract_state(), exp.abstract_batch()).cost_analysis()
-        return float((cost[0] if isinstance(cost, (list, tuple)) else cost)["flops"])
+        return flops(jax.jit(exp.make_step()).lower(exp.abstract_state(), exp.abstract_batch()))
 
     c = load_config_file(str(ROOT / "configs" / "dcgan.py:fashion_mnist,tiny"))
     c.train.parallel = "single"
@@ -127,8 +130,7 @@ def test_reuse_fake_runs_one_generator_forward_fewer():
     state = exp.abstract_state()
     z = jax.ShapeDtypeStruct((c.train.batch_size, c.model.z_dim), np.float32)
     forward = jax.jit(lambda p, s, z: steps.make_apply(exp.generator)(p, s, z, None, jax.random.key(0)))
-    cost = forward.lower(state.g_params, state.g_stats, z).cost_analysis()
-    g_forward = float((cost[0] if isinstance(cost, (list, tuple)) else cost)["flops"])
+    g_forward = flops(forward.lower(state.g_params, state.g_stats, z))
     fresh = step_flops(c)
     c.train.reuse_fake = True
     saved = fresh - step_flops(c)
