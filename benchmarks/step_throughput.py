@@ -68,6 +68,7 @@ class Entry:
     num_classes: int = 0
     overrides: tuple = ()
     torch: str | None = None  # benchmarks/torch_reference.py step of the same architecture
+    torch_reuse: str | None = None  # the same with train.reuse_fake, where PyTorch has it
 
     @property
     def convolutional(self) -> bool:  # has a conv_impl to choose
@@ -80,7 +81,7 @@ ENTRIES = {
     "dcgan28": Entry("configs/dcgan.py:fashion_mnist", (28, 1)),
     "dcgan64": Entry("configs/dcgan.py:pokemon", (64, 3),
                      overrides=(("generator", "activation", "relu"), ("generator", "dropout", 0.0)),
-                     torch="dcgan"),
+                     torch="dcgan", torch_reuse="dcgan_reuse"),  # pytorch/examples' own loop reuses
     "wgan_gp64": Entry("configs/wgan_gp.py:pokemon", (64, 3), torch="wgan_gp"),
     "acgan28": Entry("configs/acgan.py:fashion_mnist", (28, 1), num_classes=10),
 }
@@ -254,16 +255,11 @@ def machine() -> dict:
     return info
 
 
-TORCH_REUSE_KINDS = ("dcgan_reuse",)  # pytorch/examples' DCGAN loop reuses the critic's fake
-
-
 def torch_kind(spec: str) -> str | None:
     """The PyTorch reference (torch_reference.STEPS) of the same step as `spec`, if any."""
     name, _, opts = spec.partition("@")
-    kind = ENTRIES[name].torch
-    if kind and "reuse" in opts.split(","):
-        return kind + "_reuse" if kind + "_reuse" in TORCH_REUSE_KINDS else None
-    return kind
+    entry = ENTRIES[name]
+    return entry.torch_reuse if "reuse" in opts.split(",") else entry.torch
 
 
 def table(results: dict, torch_ratios: dict) -> str:
