@@ -11,6 +11,41 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jaxgan.config import Field, Section, choice, floats, seq
+
+
+def _check(c) -> list[str]:
+    problems = []
+    smoothing = (c.loss.real_label != 1.0 or c.loss.fake_label != 0.0
+                 or c.loss.real_label_range or c.loss.fake_label_range)
+    if smoothing and not get(c.loss.name).uses_targets:
+        problems.append(f"loss.real_label/fake_label(_range) (label smoothing) have no effect with "
+                        f"loss.name = {c.loss.name!r}; use a binary loss or leave them at 1.0/0.0 and ()")
+    for side in ("real", "fake"):
+        r = c.loss[f"{side}_label_range"]
+        if r and not (len(r) == 2 and all(isinstance(v, (int, float)) for v in r) and 0 <= r[0] <= r[1] <= 1):
+            problems.append(f"loss.{side}_label_range = {tuple(r)!r}: must be () or (low, high) "
+                            "with 0 <= low <= high <= 1")
+    return problems
+
+
+# Declared before the losses it names; `choice` reads LOSSES when a config is validated.
+SECTION = Section("loss", {
+    "name": Field("non_saturating", choice(lambda c: tuple(LOSSES)), "the objective (LOSSES below)"),
+    "gradient_penalty": Field(0.0, floats(0.0), "WGAN-GP factor (lambda)"),
+    "r1_penalty": Field(0.0, floats(0.0), "R1 factor (gamma); the penalty added is "
+                                          "gamma / 2 * E||grad||^2"),
+    "clip": Field(0.0, floats(0.0), "WGAN weight clipping to [-clip, clip]; 0 disables"),
+    # Label smoothing (binary losses): fixed targets, or per-example U(low, high) when a
+    # (low, high) range is given, e.g. --config.loss.real_label_range="(0.7, 1.0)".
+    "real_label": Field(1.0, floats(0.0, 1.0), "target of real examples"),
+    "fake_label": Field(0.0, floats(0.0, 1.0), "target of generated examples"),
+    "real_label_range": Field((), seq(), "() or (low, high): real targets drawn from U(low, high)"),
+    "fake_label_range": Field((), seq(), "() or (low, high): fake targets drawn from U(low, high)"),
+    "class_weight": Field(1.0, floats(0.0), "AC-GAN: weight of the auxiliary class loss (critic "
+                                            "conditioning 'auxiliary')"),
+}, check=_check)
+
 
 class GANLoss(NamedTuple):
     critic: Callable[..., jax.Array]

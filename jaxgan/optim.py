@@ -3,7 +3,23 @@ from __future__ import annotations
 
 import optax
 
+from jaxgan.config import Field, Section, choice, floats
+
+OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 SCHEDULES = ("constant", "cosine", "linear")
+
+# One player's optimizer; the generator and the critic each get these fields.
+_PLAYER = {
+    "name": Field("adam", choice(*OPTIMIZERS), "the optax optimizer (build() below)"),
+    "lr": Field(1e-4, floats(0.0, low_open=True), "learning rate (the schedule's start)"),
+    "b1": Field(0.5, floats(0.0, 1.0, high_open=True), "Adam beta1; SGD momentum (0: none)"),
+    "b2": Field(0.999, floats(0.0, 1.0, high_open=True), "Adam beta2"),
+    "eps": Field(1e-8, floats(0.0, low_open=True), "Adam / RMSProp epsilon"),
+    "weight_decay": Field(0.0, floats(0.0), "AdamW decoupled weight decay"),
+    "schedule": Field("constant", choice(*SCHEDULES), "learning-rate decay over the run"),
+    "final_lr_scale": Field(0.0, floats(0.0, 1.0), "decayed schedules end at lr * final_lr_scale"),
+}
+SECTION = Section("optimizer", {"generator": _PLAYER, "critic": _PLAYER})
 
 
 def learning_rate(opt_config, total_updates: int):

@@ -17,6 +17,7 @@ class DataError(ValueError):
     """A dataset cannot be found or read; the message says what was found and what to do."""
 
 
+from jaxgan.config import Field, Section, boolean, choice, floats, ints, text  # noqa: E402
 from jaxgan.data import flags, folder, idx, images, synthetic, tfds, toy2d  # noqa: E402
 
 # source name -> (builder, dataset names it knows, or None when any name may be given)
@@ -35,6 +36,46 @@ FIT_POLICIES, FILTERS = images.FIT_POLICIES, images.FILTERS
 # Class labels of an image folder: 'auto' takes first-level subfolder names when every image lies
 # in one of at least two subfolders; 'subfolders' always does; 'none' never.
 FOLDER_LABELS = ("auto", "subfolders", "none")
+
+
+def _check(c) -> list[str]:
+    d, problems = c.data, []
+    if bool(d.image_height) != bool(d.image_width):
+        problems.append(f"data.image_height = {d.image_height}, data.image_width = {d.image_width}: "
+                        "set both (any H x W), or neither and data.image_size (square)")
+    if d.source == "flags" and d.image_height != d.image_width:
+        problems.append("data.source = 'flags' renders square flags; use data.image_size")
+    return problems
+
+
+SECTION = Section("data", {
+    "source": Field("toy2d", choice(*SOURCES), "where examples come from (SOURCES above)"),
+    "name": Field("grid", choice(lambda c: names(c.data.source) if c.data.source in SOURCES else None),
+                  "the dataset of the source (toy2d: ring, grid, gaussian; tfds: its name)"),
+    "path": Field("", text(), "files or folder to read (idx, folder)"),
+    "dim": Field(2, ints(1), "toy2d: dimensions of the points"),
+    "sigma": Field(0.0, floats(0.0), "toy2d: std of each mode (0: the named distribution's default)"),
+    "distribution_seed": Field(0, ints(0), "toy2d gaussian: picks the distribution; synthetic: picks the images"),
+    "image_size": Field(0, ints(0), "square images of this size (0: the dataset's own)"),
+    "image_height": Field(0, ints(0), "H of H x W images; set with image_width (0: unset)"),
+    "image_width": Field(0, ints(0), "W of H x W images; set with image_height (0: unset)"),
+    "channels": Field(0, choice(*CHANNELS), "1 gray, 3 RGB, 4 RGBA (0: the dataset's own)"),
+    "split": Field("train", text(), "dataset split"),
+    "flip": Field(False, boolean(), "random horizontal flips"),
+    "num_classes": Field(0, ints(0), "classes expected (0: the dataset's own); synthetic: classes made"),
+    "use_labels": Field(True, boolean(), "pass class labels to conditional models"),
+    "num_examples": Field(0, ints(0), "examples used (0: all; synthetic: 10000)"),
+    "image_key": Field("image", text(), "tfds feature holding the image"),
+    "label_key": Field("label", text(), "tfds feature holding the label"),
+    "fit": Field("stretch", choice(*FIT_POLICIES), "how images of another aspect ratio are resized"),
+    "resize_filter": Field("bicubic", choice(*FILTERS), "resampling filter"),
+    "background": Field("white", text(), "colour transparent pixels are composited onto below 4 channels"),
+    "folder_labels": Field("auto", choice(*FOLDER_LABELS), "class labels of an image folder"),
+    "load_full": Field(True, boolean(), "decode the whole dataset into memory up front (False: read as needed)"),
+    "max_bad_fraction": Field(0.1, floats(0.0, 1.0), "share of unreadable files skipped before a folder is refused"),
+    "workers": Field(0, ints(0), "image decoding workers (0: the source's default)"),
+    "cache_dir": Field("", text(), "flags: where rendered flags are cached (empty: ~/.cache/jaxgan)"),
+}, check=_check)
 
 
 def names(source: str):

@@ -11,7 +11,9 @@ from typing import Any, Sequence
 
 import flax.linen as nn
 
-from jaxgan.models import dcgan, mlp
+from jaxgan import latent
+from jaxgan.config import Dynamic, Field, Section, choice, floats, ints, typed
+from jaxgan.models import conv, dcgan, layers, mlp
 
 GENERATORS: dict[str, type[nn.Module]] = {"mlp": mlp.MLPGenerator, "conv": dcgan.ConvGenerator}
 CRITICS: dict[str, type[nn.Module]] = {"mlp": mlp.MLPCritic, "conv": dcgan.ConvCritic}
@@ -27,6 +29,69 @@ def config_fields(cls: type[nn.Module]) -> dict[str, Any]:
         for f in dataclasses.fields(cls)
         if f.name not in DERIVED_FIELDS and f.init
     }
+
+
+# Range rules for module fields; a field without one is checked for its default's type only.
+FIELD_RULES = {
+    "width": ints(1),
+    "depth": ints(0),
+    "activation": choice(*layers.ACTIVATIONS),
+    "leaky_slope": floats(0.0, 1.0, high_open=True),
+    "maxout_pieces": ints(1),
+    "dropout": floats(0.0, 1.0, high_open=True),
+    "pack": ints(1),
+    "weight_init": choice(*layers.INITS),
+    "weight_init_std": floats(0.0, low_open=True),
+    "output": choice("linear", "tanh"),
+    "n_feature": ints(1),
+    "max_features": ints(1),
+    "min_size": ints(1),
+    "normalization": choice(*layers.NORMS),
+    "downsample": choice(*dcgan.DOWNSAMPLINGS),
+    "conditioning": choice(*dcgan.CONDITIONINGS),
+    "conv_impl": choice(*conv.IMPLEMENTATIONS),
+    "dtype": choice(*dcgan.DTYPES),
+    "label_embedding": ints(0),
+}
+
+
+def _network(registry: dict[str, type[nn.Module]], doc: str) -> Dynamic:
+    """`name` plus the fields of the module it picks (the 'mlp' one by default)."""
+    def fields(sub) -> dict[str, Field]:
+        name = sub.get("name") if sub is not None else "mlp"
+        out = {"name": Field("mlp", choice(*registry), doc)}
+        if name in registry:
+            out.update({k: Field(v, FIELD_RULES.get(k, typed(v)))
+                        for k, v in config_fields(registry[name]).items()})
+        return out
+    return Dynamic(fields, doc)
+
+
+def _check(c) -> list[str]:
+    problems = []
+    pack = c.model.critic.get("pack", 1)
+    if c.train.batch_size % pack:
+        problems.append(
+            f"train.batch_size = {c.train.batch_size} must be a multiple of model.critic.pack = {pack}")
+    conditioning = c.model.critic.get("conditioning")
+    if pack > 1 and conditioning in ("projection", "auxiliary"):
+        problems.append(f"model.critic.pack = {pack} cannot be combined with conditioning = "
+                        f"{conditioning!r} (one label per critic input); use pack = 1 or 'concat'")
+    return problems
+
+
+SECTION = Section("model", {
+    "z_dim": Field(2, ints(1), "latent dimensions"),
+    "latent": Field("normal", choice(*latent.KINDS), "latent distribution: 'normal', 'uniform' in "
+                                                     "[-1, 1], or 'mixture' (jaxgan/latent.py)"),
+    "latent_components": Field(64, ints(1), "mixture only: number of components"),
+    "latent_component_std": Field(0.1, floats(0.0), "mixture only: std of each component"),
+    "sample_batch_stats": Field("running", choice("running", "batch"),
+                                "batch norm at sampling time: the 'running' averages or the sampled "
+                                "'batch' statistics"),
+    "generator": _network(GENERATORS, "the generator module (GENERATORS), its fields beside it"),
+    "critic": _network(CRITICS, "the critic module (CRITICS), its fields beside it"),
+}, check=_check)
 
 
 def _kwargs(sub_config) -> tuple[str, dict[str, Any]]:
