@@ -13,6 +13,7 @@ keys that may change when a run is resumed. `jaxgan/sections.py` names the ownin
 
 `validate()` runs before anything compiles and reports every problem at once, naming the field,
 the value and what is allowed; unknown keys get the closest valid key as a suggestion.
+`python -m jaxgan.config` prints every key with its default, rule and documentation.
 
 This module imports no other jaxgan module at import time, so any module can declare a section
 without an import cycle; the owners are imported when `base_config()` or `validate()` runs.
@@ -233,6 +234,21 @@ def fields_of(config: ml_collections.ConfigDict) -> dict[str, tuple[Field, bool]
     return out
 
 
+def reference(config: ml_collections.ConfigDict | None = None) -> str:
+    """A Markdown table of every key: default, what is allowed, what it does."""
+    config = base_config() if config is None else config
+    rows = ["| key | default | allowed | what it does |", "|---|---|---|---|"]
+    for path, (field, _) in fields_of(config).items():
+        rule = field.rule
+        if rule.choices is not None:
+            choices = rule.choices(config) if callable(rule.choices) else rule.choices
+            allowed = "one of " + ", ".join(repr(c) for c in choices) if choices else rule.describe()
+        else:
+            allowed = rule.describe(finite=rule.kind is float)
+        rows.append(f"| `{path}` | `{field.default!r}` | {allowed} | {field.doc} |")
+    return "\n".join(rows)
+
+
 # ---------------------------------------------------------------------------------------------
 # Validation
 
@@ -330,3 +346,9 @@ def check_overrides(config: ml_collections.ConfigDict, overrides: Sequence[str])
 
 def to_json(config: ml_collections.ConfigDict) -> str:
     return json.dumps(config.to_dict(), indent=2, sort_keys=True)
+
+
+if __name__ == "__main__":
+    # The owners declare their sections with jaxgan.config's classes, not this __main__ copy's.
+    from jaxgan import config as _config
+    print(_config.reference())

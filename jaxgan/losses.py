@@ -31,7 +31,7 @@ def _check(c) -> list[str]:
 
 # Declared before the losses it names; `choice` reads LOSSES when a config is validated.
 SECTION = Section("loss", {
-    "name": Field("non_saturating", choice(lambda c: tuple(LOSSES)), "the objective (LOSSES below)"),
+    "name": Field("non_saturating", choice(lambda c: tuple(LOSSES)), "the GAN objective"),
     "gradient_penalty": Field(0.0, floats(0.0), "WGAN-GP factor (lambda)"),
     "r1_penalty": Field(0.0, floats(0.0), "R1 factor (gamma); the penalty added is "
                                           "gamma / 2 * E||grad||^2"),

@@ -10,7 +10,7 @@ SCHEDULES = ("constant", "cosine", "linear")
 
 # One player's optimizer; the generator and the critic each get these fields.
 _PLAYER = {
-    "name": Field("adam", choice(*OPTIMIZERS), "the optax optimizer (build() below)"),
+    "name": Field("adam", choice(*OPTIMIZERS), "the optax optimizer"),
     "lr": Field(1e-4, floats(0.0, low_open=True), "learning rate (the schedule's start)"),
     "b1": Field(0.5, floats(0.0, 1.0, high_open=True), "Adam beta1; SGD momentum (0: none)"),
     "b2": Field(0.999, floats(0.0, 1.0, high_open=True), "Adam beta2"),

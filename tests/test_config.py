@@ -1,4 +1,7 @@
 """Config validation: every mistake is named with its field, value and what is allowed."""
+import subprocess
+import sys
+
 import ml_collections
 import pytest
 
@@ -87,3 +90,98 @@ def test_train_steps_fixed_when_learning_rate_decays():
     a.optimizer.critic.schedule = b.optimizer.critic.schedule = "cosine"
     b.train.steps = 99
     assert config_lib.incompatible_keys(a.to_dict(), b.to_dict()) == ["train.steps: checkpoint has 6, now 99"]
+
+
+def test_config_machinery_imports_no_owner():
+    # Owners import jaxgan.config to declare their sections; the reverse would be a cycle.
+    code = ("import sys, jaxgan; before = set(sys.modules); import jaxgan.config; "
+            "print(sorted(m for m in set(sys.modules) - before if m.startswith('jaxgan')))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert result.stdout.strip() == "['jaxgan.config']", result.stderr
+
+
+def test_each_key_is_declared_once_by_one_section():
+    base = config_lib.base_config()
+    owners = {}
+    for section in config_lib.sections():
+        one = {}
+        config_lib._field_paths(section.fields, section.prefix(), base if not section.name else base[section.name], one)
+        for path in one:
+            assert path not in owners, f"{path} declared by {owners[path]!r} and {section.name!r}"
+            owners[path] = section.name
+    assert set(owners) == set(config_lib.flatten(base))
+    assert not hasattr(config_lib, "RULES")  # no second list of keys beside the sections
+
+
+@pytest.mark.parametrize("path, value, message", [
+    ("optimizer.critic.lr", float("nan"), "optimizer.critic.lr = nan: must be a finite float > 0.0"),
+    ("optimizer.generator.lr", float("inf"), "optimizer.generator.lr = inf: must be a finite float > 0.0"),
+    ("loss.real_label", float("nan"), "loss.real_label = nan: must be a finite float >= 0.0 and <= 1.0"),
+    ("data.sigma", float("-inf"), "data.sigma = -inf: must be a finite float >= 0.0"),
+    ("model.critic.dropout", float("nan"), "model.critic.dropout = nan: must be a finite float"),
+])
+def test_nan_and_inf_are_rejected(config, path, value, message):
+    *parents, key = path.split(".")
+    node = config
+    for part in parents:
+        node = node[part]
+    node[key] = value
+    with pytest.raises(ConfigError) as e:
+        validate(config)
+    assert message in str(e.value)
+
+
+def test_unknown_key_of_a_section_suggests_its_closest_key(config):
+    config.optimizer.critic.lrr = 1e-3
+    config.train.batchsize = 8
+    with pytest.raises(ConfigError) as e:
+        validate(config)
+    # Every problem at once.
+    assert "unknown config key 'optimizer.critic.lrr'; did you mean 'optimizer.critic.lr'" in str(e.value)
+    assert "unknown config key 'train.batchsize'; did you mean 'train.batch_size'" in str(e.value)
+
+
+def test_missing_key_is_named(config):
+    del config.train.n_critic
+    with pytest.raises(ConfigError, match="missing config key 'train.n_critic'"):
+        validate(config)
+
+
+def test_a_sections_cross_field_check_runs(config, monkeypatch):
+    from jaxgan import sections
+
+    extra = config_lib.Section("extra", {"k": config_lib.Field(1, config_lib.ints(0), "a test key")},
+                               check=lambda c: [f"extra.k = {c.extra.k} is odd"] if c.extra.k % 2 else [])
+    monkeypatch.setattr(sections, "OWNERS", sections.OWNERS + (extra,))
+    c = config_lib.base_config()
+    assert c.extra.k == 1
+    with pytest.raises(ConfigError, match="extra.k = 1 is odd"):
+        validate(c)
+    c.extra.k = 2
+    validate(c)
+    # Checks run only once every field is valid, so they may rely on the declared types.
+    c.extra.k, c.train.steps = 3, 0
+    with pytest.raises(ConfigError) as e:
+        validate(c)
+    assert "train.steps = 0" in str(e.value) and "is odd" not in str(e.value)
+
+
+def test_data_section_check(config):
+    config.data.image_height = 32
+    with pytest.raises(ConfigError, match="set both"):
+        validate(config)
+
+
+def test_a_sections_resumable_keys_may_change():
+    a, b = constant_learning_rates(tiny_config()), constant_learning_rates(tiny_config())
+    b.name, b.viz.gif, b.train.progress_bar = "other", not a.viz.gif, True
+    assert config_lib.incompatible_keys(a.to_dict(), b.to_dict()) == []
+    b.loss.clip = 0.5
+    assert config_lib.incompatible_keys(a.to_dict(), b.to_dict()) == ["loss.clip: checkpoint has 0.0, now 0.5"]
+
+
+def test_reference_documents_every_key():
+    table = config_lib.reference(tiny_config())
+    assert "| `optimizer.critic.lr` | `0.0001` | a finite float > 0.0 |" in table
+    undocumented = [row for row in table.splitlines()[2:] if row.endswith("|  |")]
+    assert undocumented == []

@@ -49,7 +49,7 @@ def _check(c) -> list[str]:
 
 
 SECTION = Section("data", {
-    "source": Field("toy2d", choice(*SOURCES), "where examples come from (SOURCES above)"),
+    "source": Field("toy2d", choice(*SOURCES), "where examples come from"),
     "name": Field("grid", choice(lambda c: names(c.data.source) if c.data.source in SOURCES else None),
                   "the dataset of the source (toy2d: ring, grid, gaussian; tfds: its name)"),
     "path": Field("", text(), "files or folder to read (idx, folder)"),

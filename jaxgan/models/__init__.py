@@ -14,6 +14,7 @@ import flax.linen as nn
 from jaxgan import latent
 from jaxgan.config import Dynamic, Field, Section, choice, floats, ints, typed
 from jaxgan.models import conv, dcgan, layers, mlp
+from jaxgan.models.packed import Packed
 
 GENERATORS: dict[str, type[nn.Module]] = {"mlp": mlp.MLPGenerator, "conv": dcgan.ConvGenerator}
 CRITICS: dict[str, type[nn.Module]] = {"mlp": mlp.MLPCritic, "conv": dcgan.ConvCritic}
@@ -22,13 +23,14 @@ CRITICS: dict[str, type[nn.Module]] = {"mlp": mlp.MLPCritic, "conv": dcgan.ConvC
 DERIVED_FIELDS = ("out_shape", "num_classes", "axis_name", "parent", "name")
 
 
+# Fields of the wrapper every critic is built in (models/packed.py), configured beside its own.
+CRITIC_WRAPPER_FIELDS = {"pack": 1}
+
+
 def config_fields(cls: type[nn.Module]) -> dict[str, Any]:
     """The configurable fields of a model class and their defaults."""
-    return {
-        f.name: f.default
-        for f in dataclasses.fields(cls)
-        if f.name not in DERIVED_FIELDS and f.init
-    }
+    fields = {f.name: f.default for f in dataclasses.fields(cls) if f.name not in DERIVED_FIELDS and f.init}
+    return fields | CRITIC_WRAPPER_FIELDS if cls in CRITICS.values() else fields
 
 
 # Range rules for module fields; a field without one is checked for its default's type only.
@@ -61,8 +63,9 @@ def _network(registry: dict[str, type[nn.Module]], doc: str) -> Dynamic:
         name = sub.get("name") if sub is not None else "mlp"
         out = {"name": Field("mlp", choice(*registry), doc)}
         if name in registry:
-            out.update({k: Field(v, FIELD_RULES.get(k, typed(v)))
-                        for k, v in config_fields(registry[name]).items()})
+            cls = registry[name]
+            out.update({k: Field(v, FIELD_RULES.get(k, typed(v)), f"{cls.__name__}.{k} ({cls.__module__})")
+                        for k, v in config_fields(cls).items()})
         return out
     return Dynamic(fields, doc)
 
@@ -89,8 +92,8 @@ SECTION = Section("model", {
     "sample_batch_stats": Field("running", choice("running", "batch"),
                                 "batch norm at sampling time: the 'running' averages or the sampled "
                                 "'batch' statistics"),
-    "generator": _network(GENERATORS, "the generator module (GENERATORS), its fields beside it"),
-    "critic": _network(CRITICS, "the critic module (CRITICS), its fields beside it"),
+    "generator": _network(GENERATORS, "the generator module; its fields sit beside name"),
+    "critic": _network(CRITICS, "the critic module; its fields sit beside name"),
 }, check=_check)
 
 
@@ -106,5 +109,6 @@ def build(model_config, data_shape: Sequence[int], num_classes: int = 0, axis_na
     generator = GENERATORS[g_name](
         out_shape=tuple(data_shape), num_classes=num_classes, axis_name=axis_name, **g_kwargs
     )
+    pack = d_kwargs.pop("pack", 1)
     critic = CRITICS[d_name](num_classes=num_classes, axis_name=axis_name, **d_kwargs)
-    return generator, critic
+    return generator, (Packed(critic, pack) if pack > 1 else critic)
