@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 
-from jaxgan.config import ALL, Field, Section, boolean, choice, floats, ints, text
+from jaxgan.config import ALL, Field, Section, boolean, choice, ints, text
 
 SECTION = Section("", {
     "name": Field("gan2d_grid", text(), "names the default run directory"),
@@ -20,13 +20,6 @@ SECTION = Section("", {
                                    "in one process (how they step: train.seeds_step), each into "
                                    "<workdir>/seed_<s> (jaxgan/seeds.py)"),
 }, resumable=("name", "num_seeds"))
-
-# TODO(core): moves to jaxgan/augment.py
-_AUGMENT = Section("augment", {
-    "instance_noise": Field(0.0, floats(0.0), "std of N(0, std^2) noise added to every critic input"),
-    "instance_noise_anneal_steps": Field(0, ints(0), "generator steps over which the noise std "
-                                                     "decays linearly to 0 (0: constant)"),
-})
 
 # TODO(config): the four sections below move into the modules named beside them once the loop
 # rewrite lands (those files are being rewritten now).
@@ -103,7 +96,9 @@ OWNERS = (
     "jaxgan.data",
     "jaxgan.models",
     "jaxgan.losses",
-    _AUGMENT,
+    "jaxgan.augment",
+    "jaxgan.ema",
+    "jaxgan.replay",
     "jaxgan.optim",
     _TRAIN,
     _CHECKPOINT,
