@@ -1,4 +1,5 @@
 """Config validation: every mistake is named with its field, value and what is allowed."""
+import json
 import subprocess
 import sys
 
@@ -185,3 +186,14 @@ def test_reference_documents_every_key():
     assert "| `optimizer.critic.lr` | `0.0001` | a finite float > 0.0 |" in table
     undocumented = [row for row in table.splitlines()[2:] if row.endswith("|  |")]
     assert undocumented == []
+
+
+def test_saved_config_of_an_earlier_run_gets_the_new_sections_defaults():
+    from jaxgan.experiment import saved_config
+
+    saved = json.loads(config_lib.to_json(tiny_config()))  # as train.py writes it: tuples become lists
+    for section in ("ema", "replay"):
+        del saved[section]
+    del saved["augment"]["diffaugment"]
+    c = validate(saved_config(saved))
+    assert (c.ema.decay, c.replay.size, c.augment.diffaugment) == (0.0, 0, "")
