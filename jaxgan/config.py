@@ -197,6 +197,7 @@ def _field_paths(tree: Tree, prefix: str, config: Any, out: dict[str, tuple[Fiel
                 raise ValueError(f"config key {path!r} is declared twice")
             out[path] = (entry, required)
         elif isinstance(entry, Dynamic):
+            sub = sub if hasattr(sub, "get") else None  # a leaf where a sub-config belongs
             _field_paths(entry.fields(sub), path + ".", sub, out, required=False)
         else:
             _field_paths(entry, path + ".", sub, out, required)
