@@ -5,6 +5,9 @@
     python launch.py --mode=sample --workdir=runs/ring --num_samples=1000 --output=ring.npz
     python launch.py --mode=eval --workdir=runs/ring
     python launch.py --mode=eval --workdir=runs/dcgan --num_samples=10000 --checkpoint=best
+
+Tools that describe a dataset rather than a run (the real-data FID floor, pytorch-fid statistics)
+are `python -m jaxgan.evaluate_cli`; comparison reports are `python -m jaxgan.report`.
 """
 import json
 import os
@@ -52,7 +55,7 @@ def main(argv):
     from jaxgan import config as config_lib, evaluate, monitor, sample, train  # after flag parsing
     from jaxgan.checkpoint import CheckpointError
     from jaxgan.data import DataError
-    from jaxgan.experiment import RunError
+    from jaxgan.workdir import RunError
 
     monitor.quiet_library_logs()
 

@@ -35,6 +35,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 from jax.sharding import AbstractMesh, NamedSharding, SingleDeviceSharding
 
+from jaxgan.workdir import atomic_write_text, json_default
+
 log = logging.getLogger(__name__)
 
 _DIGEST_VERSION = 1
@@ -206,6 +208,12 @@ class Checkpointer:
             stored = {k: (v["dtype"], tuple(v["shape"])) for k, v in leaves.items()}
         except Exception as e:  # noqa: BLE001 - any failure to read means the step is unusable
             raise _Damaged(f"digest record unreadable ({_short(e)})") from e
+        if stored != expected and any(k.startswith(".g_params") for k in stored):
+            raise CheckpointError(
+                f"checkpoint step {step} in {self.directory} was written by jaxgan before the state "
+                "was split per player (GANState.g / .d, December 2026), and this jaxgan cannot read "
+                "that layout. Nothing was changed. Sample or evaluate it with the jaxgan that wrote "
+                "it (any commit before the redesign), or train the run again in a new workdir.")
         if stored != expected:
             raise CheckpointError(
                 f"checkpoint step {step} in {self.directory} was written by an incompatible "
@@ -273,3 +281,56 @@ def _describe_mismatch(stored: dict, expected: dict, limit: int = 4) -> str:
               f"{list(expected[k][1])} in model" for k in expected if k in stored and stored[k] != expected[k]]
     more = f" (+{len(parts) - limit} more)" if len(parts) > limit else ""
     return "; ".join(parts[:limit]) + more
+
+
+BEST_DIR = "checkpoints_best"
+
+
+class BestKeeper:
+    """Keeps the checkpoint whose evaluation scored lowest so far in `<workdir>/checkpoints_best/`.
+
+    `metric` is the name of the metric that decides (lower is better), `'auto'` for the first
+    `fid/...` of each evaluation, or `'none'` to keep nothing. `best.json` there records the step,
+    the metric, its value and the evaluation's protocol; a result is only compared with a best of
+    the same metric and protocol (a change of feature network or sample count starts afresh)."""
+
+    def __init__(self, workdir: str | os.PathLike, metric: str = "auto"):
+        self.workdir, self.metric = Path(workdir), metric
+        self.directory = self.workdir / BEST_DIR
+
+    def key(self, metrics: dict) -> str | None:
+        """The metric of `metrics` that decides, or None when there is none."""
+        if self.metric == "none":
+            return None
+        if self.metric == "auto":
+            return next((k for k in metrics if k.startswith("fid/")), None)
+        return self.metric if self.metric in metrics else None
+
+    def offer(self, step: int, state, meta: dict, metrics: dict, protocol: dict | None = None) -> bool:
+        """Save `state` as the best if its metric is the lowest so far; return whether it did."""
+        key = self.key(metrics)
+        if key is None or not np.isfinite(float(metrics[key])):
+            return False
+        value = float(metrics[key])
+        protocol = json.loads(json.dumps(protocol or {}, default=json_default))  # as best.json holds it
+        record_path = self.directory / "best.json"
+        if record_path.is_file():
+            record = json.loads(record_path.read_text())
+            if (record.get("metric") == key and record.get("protocol") == protocol
+                    and record.get("value", np.inf) <= value):
+                return False
+        # Write the new best beside the old one, then swap, so a crash never leaves no best at all.
+        tmp = self.workdir / (BEST_DIR + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        with Checkpointer(tmp, max_to_keep=1, async_save=False) as ckpt:
+            ckpt.save(step, state, meta)
+        atomic_write_text(tmp / "best.json", json.dumps(
+            {"step": step, "metric": key, "value": value, "protocol": protocol}, indent=2) + "\n")
+        old = self.workdir / (BEST_DIR + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if self.directory.exists():
+            os.replace(self.directory, old)
+        os.replace(tmp, self.directory)
+        shutil.rmtree(old, ignore_errors=True)
+        log.info("Best checkpoint so far by %s = %.4f: step %d (%s)", key, value, step, self.directory)
+        return True

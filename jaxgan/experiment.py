@@ -16,16 +16,14 @@ import ml_collections
 import numpy as np
 
 from jaxgan import config as config_lib
-from jaxgan import data, latent, models, optim, seeds
+from jaxgan import data, latent, models, optim
 from jaxgan.state import GANState, init_state
 from jaxgan.steps import make_sample_fn, make_train_step
+# RunError lives in jaxgan.workdir; it is also imported from here (launch.py, tests, forks).
+from jaxgan.workdir import SEEDS_SUMMARY, RunError, seed_dirs
 
 # fold_in constants that give the fixed latents of visualisation and evaluation their own streams.
 VIZ_STREAM, EVAL_STREAM, SAMPLE_STREAM = 1_000_001, 1_000_002, 1_000_003
-
-
-class RunError(RuntimeError):
-    """A run cannot start or continue; the message says why and what to do."""
 
 
 @dataclasses.dataclass
@@ -103,30 +101,6 @@ class Experiment:
         return np.concatenate(outs, axis=0)
 
 
-def prepare_workdir(workdir: str | os.PathLike) -> Path:
-    """Create the workdir and prove it is writable, before any work is done."""
-    path = Path(workdir).expanduser()
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".write-test"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as e:
-        raise RunError(f"cannot write to workdir {str(path)!r} ({e.strerror or e}); "
-                       "choose another --workdir or fix its permissions") from None
-    return path
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def jsonable(metrics: dict) -> dict:
-    return {k: (v.item() if hasattr(v, "item") else v) for k, v in metrics.items()}
-
-
 def saved_config(saved: dict) -> ml_collections.ConfigDict:
     """A run's saved config, with keys added to jaxgan since it was saved set to their defaults
     (so older runs can still be sampled and evaluated). Model sub-configs are taken as saved:
@@ -148,11 +122,11 @@ def restore_run(workdir: str | os.PathLike) -> tuple[Experiment, Any, int]:
     from jaxgan.checkpoint import Checkpointer  # orbax is only needed once a run exists
 
     path = Path(workdir).expanduser()
-    members = seeds.seed_dirs(path)
+    members = seed_dirs(path)
     if not (path / "checkpoints").is_dir() and members:
         raise RunError(f"{str(path)!r} holds a multi-seed run: each seed is a run of its own, so pass "
                        f"one of them, e.g. --workdir={members[0]} (the seeds' final metrics are in "
-                       f"{path / seeds.SUMMARY})")
+                       f"{path / SEEDS_SUMMARY})")
     if not (path / "checkpoints").is_dir():
         raise RunError(f"no checkpoints in {str(path)!r}; train first with "
                        f"`python launch.py --config=... --workdir={path}`")

@@ -10,7 +10,8 @@ import numpy as np
 from absl import logging
 
 from jaxgan import viz
-from jaxgan.experiment import SAMPLE_STREAM, RunError, restore_run
+from jaxgan.experiment import SAMPLE_STREAM, restore_run
+from jaxgan.workdir import RunError
 
 
 def sample(workdir: str | Path, num_samples: int, output: str | Path, seed: int = 0) -> Path:

@@ -1,17 +1,18 @@
 """Several seeds of one recipe trained together: `--config.num_seeds=K`.
 
 GAN results vary a lot between seeds, so papers report several. Training K copies one after
-the other pays K compilations and runs K small steps that leave the machine underused; here
-the K states are stacked on a leading axis and one `jax.vmap`-ed step updates them all.
+the other pays K compilations and runs K small steps that leave an accelerator underused; here
+the K seeds step together, and the trainer's loop does not know how many there are: `group`
+gives it one executor over one state, one batch stream, and each seed's part of what a step
+returns (`Group.member`), from which the trainer builds each seed's hooks' view.
 
-`train.seeds_step` picks how a step runs: 'vmap' (one compiled step over the stacked seeds) or
-'loop' (the seeds kept as a tuple of states, the one-seed step compiled once and called for each).
-On XLA:CPU one seed's step of a 28x28 model already keeps the cores busy, and a vmapped step
-costs more than K one-seed steps: each seed's convolutions cannot be batched (the slices, stacks
-and layout transposes around them add 20-30%), and batched matmuls run slower than one matmul per
-seed (the fully connected MNIST GAN: 0.63x). Whole runs of the tiny 2D GAN were faster looped too
-(README "Performance"). So 'auto' loops on CPU and vmaps on accelerators, where one small model
-leaves the device idle. Both give the same numbers.
+`train.seeds_step` picks how a step runs: 'vmap' (the K states stacked on a leading axis and one
+`jax.vmap`-ed step updating them all) or 'loop' (the seeds kept as a tuple of states, the one-seed
+step compiled once and called for each). On XLA:CPU one seed's step already keeps the cores busy
+and a vmapped step costs more than K one-seed steps (per-seed convolutions cannot be batched,
+and the slices and transposes around them are extra work), so 'auto' loops on CPU and vmaps on
+accelerators, where one small model leaves the device idle. Both give the same numbers. The
+measurements: docs/performance.md#several-seeds and `benchmarks/seeds_throughput.py`.
 
 Each seed s = config.seed + k is a complete run of its own in `<workdir>/seed_<s>/`: the
 config, checkpoints, metrics, samples and evaluations that `--config.seed=s` alone would write
@@ -23,11 +24,11 @@ and standard deviation.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
-import os
 import statistics
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -36,8 +37,8 @@ import numpy as np
 
 from jaxgan import parallel
 from jaxgan.parallel import Executor
-
-SUMMARY = "seeds.json"
+from jaxgan.workdir import SEEDS_SUMMARY as SUMMARY
+from jaxgan.workdir import atomic_write_text
 
 
 def seed_config(config: ml_collections.ConfigDict, k: int) -> ml_collections.ConfigDict:
@@ -46,17 +47,6 @@ def seed_config(config: ml_collections.ConfigDict, k: int) -> ml_collections.Con
     c.seed = config.seed + k
     c.num_seeds, c.train.seeds_step = 1, "auto"  # as if trained alone (the default for one seed)
     return c
-
-
-def seed_workdir(workdir: Path, seed: int) -> Path:
-    return Path(workdir) / f"seed_{seed}"
-
-
-def seed_dirs(workdir: str | os.PathLike) -> list[Path]:
-    """The per-seed run directories of a multi-seed workdir (empty for any other)."""
-    path = Path(workdir).expanduser()
-    return sorted((p for p in path.glob("seed_*") if p.is_dir() and p.name[5:].isdigit()),
-                  key=lambda p: int(p.name[5:]))
 
 
 def stack(trees: Sequence) -> object:
@@ -107,6 +97,27 @@ def looped(executor: Executor, num_seeds: int) -> Executor:
         unplace_state=lambda states: stack([executor.unplace_state(s) for s in states]))
 
 
+@dataclasses.dataclass(frozen=True)
+class Group:
+    """K >= 1 seeds as the training loop sees them: one executor over one state."""
+
+    executor: Executor
+    stack: Callable[[Sequence], Any]  # the seeds' states -> the one state the executor places
+    member: Callable[[Any, int], Any]  # seed k's part of that state, or of a step's metrics
+    zip: Callable[[Sequence[Iterator[dict]]], Iterator[dict]]  # the seeds' batch streams -> one
+
+
+def group(config: ml_collections.ConfigDict, make_step: Callable[..., Callable], num_seeds: int) -> Group:
+    """How `num_seeds` seeds of `config` step together (`train.seeds_step`, `train.parallel`);
+    for one seed, its own executor, with nothing stacked."""
+    if num_seeds == 1:
+        return Group(parallel.make_executor(config.train.parallel, make_step),
+                     stack=lambda states: states[0], member=lambda tree, k: tree,
+                     zip=lambda streams: streams[0])
+    return Group(make_executor(step_mode(config), config.train.parallel, make_step, num_seeds),
+                 stack=stack, member=take, zip=zip_batches)
+
+
 def zip_batches(streams: Sequence[Iterator[dict]]) -> Iterator[dict]:
     """One batch per seed's stream, stacked on a leading seed axis."""
     for group in zip(*streams):
@@ -123,6 +134,4 @@ def summarize(final: dict[int, dict]) -> dict:
 
 
 def write_summary(workdir: Path, summary: dict) -> None:
-    from jaxgan.experiment import atomic_write_text
-
     atomic_write_text(Path(workdir) / SUMMARY, json.dumps(summary, indent=2, sort_keys=True))

@@ -2,13 +2,16 @@
 
 The latents (and labels) are drawn once per run from the run's seed, so consecutive frames
 differ only because the generator changed. 2D runs get scatter plots over the real data;
-image runs get sample grids, one row per class for conditional generators.
+image runs get sample grids, one row per class for conditional generators. Each frame is saved
+as samples/step_N.png and returned as a uint8 (H, W, C) picture, which the snapshot hook also
+sends to TensorBoard.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from jaxgan import viz
 from jaxgan.experiment import VIZ_STREAM, Experiment
@@ -25,10 +28,12 @@ class PointSnapshots:
         self.real = exp.dataset.sample(np.random.default_rng([exp.config.seed, VIZ_STREAM]), n)
         self.limits = viz.plot_limits(self.real)
 
-    def frame(self, state, step: int) -> None:
+    def frame(self, state, step: int) -> np.ndarray:
         fake = self.exp.generate(state, self.z)
-        viz.scatter(self.real, fake, self.dir / f"step_{step:09d}.png",
-                    title=f"{self.exp.config.name}  step {step}", limits=self.limits)
+        path = viz.scatter(self.real, fake, self.dir / f"step_{step:09d}.png",
+                           title=f"{self.exp.config.name}  step {step}", limits=self.limits)
+        with Image.open(path) as picture:  # the plot as drawn, for TensorBoard
+            return np.asarray(picture.convert("RGB"))
 
 
 class ImageSnapshots:
@@ -62,9 +67,11 @@ class ImageSnapshots:
             rows.append(np.concatenate([pick, blank]))
         return np.concatenate(rows)
 
-    def frame(self, state, step: int) -> None:
+    def frame(self, state, step: int) -> np.ndarray:
         images = self.exp.generate(state, self.z, self.labels)
-        viz.save_image(viz.image_grid(images, self.columns), self.dir / f"step_{step:09d}.png")
+        grid = viz.image_grid(images, self.columns)
+        viz.save_image(grid, self.dir / f"step_{step:09d}.png")
+        return grid
 
 
 def make(exp: Experiment, workdir: Path):

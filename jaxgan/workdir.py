@@ -58,6 +58,13 @@ def jsonable(metrics: dict) -> dict:
     return {k: (v.item() if hasattr(v, "item") else v) for k, v in metrics.items()}
 
 
+def json_default(x):
+    """`json.dumps(default=...)` for arrays (as lists) and anything else (as text)."""
+    if hasattr(x, "tolist"):
+        return x.tolist()
+    return str(x)
+
+
 def seed_workdir(workdir: str | os.PathLike, seed: int) -> Path:
     """The run directory of seed `seed` inside a multi-seed workdir."""
     return Path(workdir) / f"seed_{seed}"
