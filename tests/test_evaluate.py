@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from conftest import run_launch, tiny_config
-from jaxgan import classifier, evaluate, report
+from jaxgan import classifier, evaluate, evaluate_cli, report
 from jaxgan import data as data_lib
 from jaxgan.experiment import RunError
-from jaxgan.metrics import inception
+from jaxgan.metrics import feature_policy, inception
 from jaxgan.train import train
 
 DATA = dict(source="synthetic", name="shapes", image_size=16, channels=3, num_classes=4)
@@ -104,7 +104,7 @@ def test_mode_eval_prints_and_saves_json(runs):
 
 def test_real_data_floor_is_below_the_untrained_generators(runs):
     config = image_config(runs["root"] / "classifiers")
-    floor = evaluate.real_data_floor(config, num=64)
+    floor = evaluate_cli.real_data_floor(config, num=64)
     assert floor["protocol"]["generated"]["source"] == "real images, test split"
     assert floor[f"fid/{NET}"] < 0.5 * runs["lr_1e-3"][1][f"fid/{NET}"]
     assert floor["classes_covered"] == 4
@@ -144,15 +144,15 @@ def test_inception_without_weights_fails_clearly(tmp_path):
     c.eval.update(features="inception", inception_dir=str(tmp_path))
     dataset = data_lib.build(c.data, c.seed)
     with pytest.raises(RunError, match="pt_inception-2015-12-05-6726825d.pth") as err:
-        evaluate.feature_nets(c, dataset)
+        feature_policy.feature_nets(c, dataset)
     assert inception.WEIGHTS_URL in str(err.value)
 
 
 def test_auto_does_not_make_a_smoke_run_train_a_classifier(tmp_path):
     c = image_config(tmp_path / "empty_cache")
     c.eval.update(features="auto", inception_dir=str(tmp_path))
-    assert c.train.steps < evaluate.AUTO_TRAIN_MIN_STEPS
-    assert evaluate.feature_nets(c, data_lib.build(c.data, c.seed)) == []
+    assert c.train.steps < feature_policy.AUTO_TRAIN_MIN_STEPS
+    assert feature_policy.feature_nets(c, data_lib.build(c.data, c.seed)) == []
     assert not (tmp_path / "empty_cache").exists()
 
 
@@ -160,16 +160,16 @@ def test_unlabelled_images_without_weights_get_no_metrics(tmp_path):
     c = image_config(tmp_path)
     c.data.num_classes = 0
     c.eval.update(features="auto", inception_dir=str(tmp_path))
-    assert evaluate.feature_nets(c, data_lib.build(c.data, c.seed)) == []
+    assert feature_policy.feature_nets(c, data_lib.build(c.data, c.seed)) == []
     c.eval.features = "classifier"
     with pytest.raises(RunError, match="has no labels"):
-        evaluate.feature_nets(c, data_lib.build(c.data, c.seed))
+        feature_policy.feature_nets(c, data_lib.build(c.data, c.seed))
 
 
 def test_identical_image_sets_give_fid_about_zero(runs):
     config = image_config(runs["root"] / "classifiers")
     dataset = data_lib.build(config.data, config.seed)
-    ev = evaluate.evaluator(config, dataset)
+    ev = evaluate.Evaluator(config, dataset)
     same = dataset.reference(64, split="train")["x"]
     result = ev.measure(same)
     assert abs(result[f"fid/{NET}"]) < 1e-6
