@@ -16,7 +16,9 @@ import ml_collections
 import numpy as np
 
 from jaxgan import config as config_lib
-from jaxgan import data, latent, models, optim
+from jaxgan import data, ema, extensions, latent, models, optim
+from jaxgan.extensions import Extensions
+from jaxgan.replicas import Replicas
 from jaxgan.state import GANState, init_state
 from jaxgan.steps import make_sample_fn, make_train_step
 # RunError lives in jaxgan.workdir; it is also imported from here (launch.py, tests, forks).
@@ -34,6 +36,7 @@ class Experiment:
     critic: Any
     g_tx: Any
     d_tx: Any
+    extensions: Extensions
 
     @classmethod
     def build(cls, config: ml_collections.ConfigDict) -> "Experiment":
@@ -47,10 +50,14 @@ class Experiment:
                 "(for an image folder: one subfolder per class and --config.data.folder_labels="
                 "subfolders; check --config.data.use_labels=True)")
         generator, critic = models.build(config.model, dataset.shape, dataset.num_classes)
+        try:
+            ext = extensions.build(config, dataset.shape, dataset.num_classes)
+        except ValueError as e:
+            raise RunError(str(e)) from None
         steps = config.train.steps
         return cls(config, dataset, generator, critic,
                    optim.build(config.optimizer.generator, steps),
-                   optim.build(config.optimizer.critic, steps * config.train.n_critic))
+                   optim.build(config.optimizer.critic, steps * config.train.n_critic), ext)
 
     def for_seed(self, config: ml_collections.ConfigDict) -> "Experiment":
         """The same networks and data for `config`, which differs in its seed only: the data
@@ -60,7 +67,9 @@ class Experiment:
     def init_state(self) -> GANState:
         return init_state(self.generator, self.critic, self.g_tx, self.d_tx,
                           data_shape=self.dataset.shape, z_dim=self.config.model.z_dim,
-                          num_classes=self.dataset.num_classes, seed=self.config.seed)
+                          num_classes=self.dataset.num_classes, batch_size=self.config.train.batch_size,
+                          seed=self.config.seed, g_extras=self.extensions.g_extras(),
+                          d_extras=self.extensions.d_extras())
 
     def abstract_state(self) -> GANState:
         return jax.eval_shape(self.init_state)
@@ -75,14 +84,19 @@ class Experiment:
         return batch
 
     def make_step(self, axis_name: str | None = None, num_replicas: int = 1):
-        # Under pmap, batch norm must average its statistics over the device axis.
+        """The pure train step; with `axis_name`, the per-device program of a pmap over
+        `num_replicas` devices (the execution edge, jaxgan/parallel.py, calls this)."""
         generator, critic = self.generator, self.critic
-        if axis_name is not None:
+        if axis_name is not None:  # batch norm must average its statistics over the device axis
             generator, critic = models.build(self.config.model, self.dataset.shape,
                                              self.dataset.num_classes, axis_name)
-        return make_train_step(self.config, generator, critic, self.g_tx, self.d_tx,
-                               num_classes=self.dataset.num_classes, axis_name=axis_name,
-                               num_replicas=num_replicas)
+        return make_train_step(self.config, generator, critic, self.g_tx, self.d_tx, self.extensions,
+                               num_classes=self.dataset.num_classes,
+                               replicas=Replicas(axis_name, num_replicas),
+                               reuse_fake=self.config.train.reuse_fake)
+
+    def parameter_trees(self, state: GANState) -> dict:
+        return {"generator": state.g.params, "critic": state.d.params}
 
     def latents(self, stream: int, n: int) -> jax.Array:
         key = jax.random.fold_in(jax.random.key(self.config.seed), stream)
@@ -93,11 +107,12 @@ class Experiment:
         return jax.jit(make_sample_fn(self.generator, batch_stats=self.config.model.sample_batch_stats))
 
     def generate(self, state: GANState, z: jax.Array, labels=None, chunk: int = 5000) -> np.ndarray:
-        """Samples for latents `z`, as a float32 numpy array, in chunks of `chunk`."""
-        outs = []
+        """Samples for latents `z` (from the EMA weights when the run keeps them), as a float32
+        numpy array, in chunks of `chunk`."""
+        params, outs = ema.sampling_params(state.g), []
         for i in range(0, z.shape[0], chunk):
             y = None if labels is None else labels[i:i + chunk]
-            outs.append(np.asarray(self._sample_fn(state.g_params, state.g_stats, z[i:i + chunk], y)))
+            outs.append(np.asarray(self._sample_fn(params, state.g.stats, z[i:i + chunk], y)))
         return np.concatenate(outs, axis=0)
 
 

@@ -1,7 +1,13 @@
-"""GANState: everything a run needs to continue bit for bit, as one pytree of arrays."""
+"""GANState: everything a run needs to continue bit for bit, as one pytree of arrays.
+
+One sub-state per player, as flaxmodels' StyleGAN2 keeps `state_G` and `state_D`: each `Player`
+holds its parameters, batch-norm statistics, optimizer state and `extras`, a dict of whatever an
+extension keeps beside them (the generator's EMA weights, the critic's replay buffer, ...), keyed
+by the extension's name. Extensions add entries; nothing here has to change for them.
+"""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, Mapping
 
 import flax
 import jax
@@ -10,15 +16,22 @@ import optax
 
 
 @flax.struct.dataclass
+class Player:
+    params: Any
+    stats: Any  # batch-norm statistics ({} when the network has none)
+    opt: optax.OptState
+    extras: dict = flax.struct.field(default_factory=dict)
+
+    def variables(self) -> dict:
+        return {"params": self.params, "batch_stats": self.stats}
+
+
+@flax.struct.dataclass
 class GANState:
     step: jax.Array  # int32 scalar: generator updates done
-    g_params: Any
-    g_stats: Any  # generator batch-norm statistics ({} when it has none)
-    d_params: Any
-    d_stats: Any
-    g_opt: optax.OptState
-    d_opt: optax.OptState
     key: jax.Array  # uint32 key data of the run's base PRNG key (portable in checkpoints)
+    g: Player
+    d: Player
 
     def rng(self) -> jax.Array:
         return jax.random.wrap_key_data(self.key)
@@ -29,28 +42,29 @@ def _split_variables(variables) -> tuple[Any, Any]:
     return variables["params"], variables.get("batch_stats", {})
 
 
+# An extension's state: name -> fn(params) -> initial pytree.
+ExtrasInit = Mapping[str, Callable[[Any], Any]]
+
+
 def init_state(generator, critic, g_tx, d_tx, *, data_shape, z_dim: int, num_classes: int,
-               seed: int) -> GANState:
-    """Initialise both networks and optimizers from `seed` (a pure function of its inputs)."""
+               batch_size: int, seed: int, g_extras: ExtrasInit = {}, d_extras: ExtrasInit = {}) -> GANState:
+    """Initialise both players from `seed` (a pure function of its inputs).
+
+    The critic is initialised on a whole training batch, so a critic that groups examples
+    (PacGAN) needs nothing special here."""
     key = jax.random.key(seed)
     g_key, d_key, run_key = jax.random.split(key, 3)
     z = jnp.zeros((2, z_dim), jnp.float32)
     labels = jnp.zeros((2,), jnp.int32) if num_classes else None
-    # The critic sees whole packing groups (PacGAN), so it is initialised on 2 * pack examples.
-    pack = getattr(critic, "pack", 1)
-    x = jnp.zeros((2 * pack,) + tuple(data_shape), jnp.float32)
-    d_labels = jnp.zeros((2 * pack,), jnp.int32) if num_classes else None
+    x = jnp.zeros((batch_size,) + tuple(data_shape), jnp.float32)
+    d_labels = jnp.zeros((batch_size,), jnp.int32) if num_classes else None
     g_params, g_stats = _split_variables(
         generator.init({"params": g_key, "dropout": g_key}, z, labels, train=False))
     d_params, d_stats = _split_variables(
         critic.init({"params": d_key, "dropout": d_key}, x, d_labels, train=False))
     return GANState(
         step=jnp.zeros((), jnp.int32),
-        g_params=g_params,
-        g_stats=g_stats,
-        d_params=d_params,
-        d_stats=d_stats,
-        g_opt=g_tx.init(g_params),
-        d_opt=d_tx.init(d_params),
         key=jax.random.key_data(run_key),
+        g=Player(g_params, g_stats, g_tx.init(g_params), {k: f(g_params) for k, f in g_extras.items()}),
+        d=Player(d_params, d_stats, d_tx.init(d_params), {k: f(d_params) for k, f in d_extras.items()}),
     )

@@ -16,9 +16,16 @@ from jaxgan.experiment import Experiment
 
 def run(mode: str, steps: int = 3):
     """`mode` is an execution mode, or one followed by '_reuse' for train.reuse_fake (the
-    generator's pullback then crosses its batch norm's cross-device statistics)."""
-    mode, _, reuse = mode.partition("_")
+    generator's pullback then crosses its batch norm's cross-device statistics), or by '_ext'
+    for the extensions with per-example draws or state: DiffAugment and instance noise on 8x8
+    images, the generator's EMA and the critic's replay buffer."""
+    mode, _, variant = mode.partition("_")
+    reuse = variant == "reuse"
     c = tiny_config()
+    if variant == "ext":
+        c.data.update(source="synthetic", name="shapes", image_size=8, channels=1, num_examples=64)
+        c.augment.diffaugment, c.augment.instance_noise = "color,translation,cutout", 0.1
+        c.ema.decay, c.replay.size, c.replay.fraction = 0.9, 24, 0.5
     # Batch norm in both networks, two critic updates and a gradient penalty: every place where
     # a per-device program could differ from a global one.
     c.model.critic.batch_norm = True

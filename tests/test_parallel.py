@@ -13,11 +13,14 @@ def test_mesh_and_pmap_match_single_device():
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
            "PYTHONPATH": str(ROOT / "tests")}
     out = subprocess.run([sys.executable, str(ROOT / "tests" / "parallel_worker.py"),
-                          "single", "mesh", "pmap", "single_reuse", "mesh_reuse", "pmap_reuse"],
+                          "single", "mesh", "pmap", "single_reuse", "mesh_reuse", "pmap_reuse",
+                          "single_ext", "mesh_ext", "pmap_ext"],
                          env=env, capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-3000:]
     results = json.loads(out.stdout.strip().splitlines()[-1])
-    for suffix in ("", "_reuse"):  # the step as configured, and with train.reuse_fake
+    # The step as configured, with train.reuse_fake, and with the extensions (DiffAugment,
+    # instance noise, EMA, replay).
+    for suffix in ("", "_reuse", "_ext"):
         single = results["single" + suffix]
         assert single["num_devices"] == 1
         for mode in ("mesh" + suffix, "pmap" + suffix):

@@ -39,7 +39,7 @@ def test_bf16_trains_like_f32(spec):
     _, ref, ref_metrics = _train(spec, "float32")
     exp, got, metrics = _train(spec, "bfloat16")
     # Parameters, optimizer state and statistics stay float32.
-    for tree in (got.g_params, got.d_params, got.g_opt, got.d_opt, got.g_stats, got.d_stats):
+    for tree in (got.g, got.d):
         for leaf in jax.tree.leaves(tree):
             if jnp.issubdtype(leaf.dtype, jnp.floating):
                 assert leaf.dtype == jnp.float32
@@ -52,9 +52,9 @@ def test_bf16_trains_like_f32(spec):
     # two-step update by 21% (cosine 0.98), and bf16 compute gives cosine 0.84 there (batch and
     # instance norm over 4x4 maps amplify rounding); the other recipes give 0.99 or more.
     init = jax.device_get(exp.init_state())
-    for name in ("g_params", "d_params"):
+    for name in ("g", "d"):
         moved = lambda s: np.concatenate([np.ravel(a - b) for a, b in zip(
-            jax.tree.leaves(getattr(s, name)), jax.tree.leaves(getattr(init, name)))])
+            jax.tree.leaves(getattr(s, name).params), jax.tree.leaves(getattr(init, name).params))])
         d_ref, d_got = moved(ref), moved(got)
         cosine = d_ref @ d_got / (np.linalg.norm(d_ref) * np.linalg.norm(d_got))
         assert cosine > (0.75 if "wgan_gp" in spec else 0.97), f"{spec} {name}: cosine {cosine:.3f}"
@@ -65,16 +65,16 @@ def test_bf16_convolutions_run_in_bf16_and_outputs_are_f32():
     state = exp.init_state()
     z = jnp.ones((4, exp.config.model.z_dim))
     apply_g = lambda p, s, z: exp.generator.apply({"params": p, "batch_stats": s}, z, train=False)
-    images = apply_g(state.g_params, state.g_stats, z)
+    images = apply_g(state.g.params, state.g.stats, z)
     assert images.dtype == jnp.float32
-    scores = exp.critic.apply({"params": state.d_params, "batch_stats": state.d_stats}, images, train=False)
+    scores = exp.critic.apply(state.d.variables(), images, train=False)
     assert scores.dtype == jnp.float32
-    hlo = jax.jit(apply_g).lower(state.g_params, state.g_stats, z).as_text()
+    hlo = jax.jit(apply_g).lower(state.g.params, state.g.stats, z).as_text()
     convs = [line for line in hlo.splitlines() if "convolution" in line]
     assert convs and all("bf16" in line for line in convs), convs[:3]
 
     f32 = Experiment.build(_config("dcgan.py:fashion_mnist,tiny", "float32"))
-    ref = f32.generator.apply({"params": state.g_params, "batch_stats": state.g_stats}, z, train=False)
+    ref = f32.generator.apply(state.g.variables(), z, train=False)
     np.testing.assert_allclose(images, ref, atol=0.03)
 
 

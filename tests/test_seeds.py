@@ -54,7 +54,7 @@ def test_each_seed_equals_its_own_run(tmp_path, monkeypatch, seeds_step):
             assert (member / name).is_file(), name
     # The seeds really differ, and the summary is their mean.
     a, b = (state_of(tmp_path / "together" / f"seed_{s}")[0] for s in (3, 4))
-    assert not np.allclose(jax.tree.leaves(a.g_params)[0], jax.tree.leaves(b.g_params)[0])
+    assert not np.allclose(jax.tree.leaves(a.g.params)[0], jax.tree.leaves(b.g.params)[0])
     shares = [summary["seeds"][s]["high_quality_pct"] for s in ("3", "4")]
     assert mean["high_quality_pct"] == pytest.approx(np.mean(shares))
     assert summary["std"]["high_quality_pct"] == pytest.approx(np.std(shares, ddof=1))

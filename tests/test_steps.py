@@ -46,15 +46,15 @@ def test_n_critic_updates_per_generator_update():
     c.train.n_critic = 3
     state, _ = run_steps(c, n=2)
     assert int(state.step) == 2
-    assert int(state.d_opt[0].count) == 6  # Adam's update counter
-    assert int(state.g_opt[0].count) == 2
+    assert int(state.d.opt[0].count) == 6  # Adam's update counter
+    assert int(state.g.opt[0].count) == 2
 
 
 def test_weight_clipping():
     c = tiny_config()
     c.loss.name, c.loss.clip = "wasserstein", 0.01
     state, _ = run_steps(c, n=2)
-    assert max(float(abs(x).max()) for x in jax.tree.leaves(state.d_params)) <= 0.01
+    assert max(float(abs(x).max()) for x in jax.tree.leaves(state.d.params)) <= 0.01
 
 
 @pytest.mark.parametrize("penalty, metric", [("gradient_penalty", "gradient_penalty"), ("r1_penalty", "r1_penalty")])
@@ -110,8 +110,9 @@ def test_reuse_fake_differentiates_the_critics_fake(monkeypatch, n_critic):
         c.model.generator.batch_norm, c.train.n_critic, c.train.reuse_fake = True, n_critic, reuse
         states[reuse], history = run_steps(c, n=3)
         assert np.isfinite(history[-1]["g_loss"])
-    for net in ("g_params", "d_params", "g_opt", "d_opt"):
-        for a, b in zip(jax.tree.leaves(getattr(states[False], net)), jax.tree.leaves(getattr(states[True], net))):
+    for player in ("g", "d"):
+        fresh, reused = getattr(states[False], player), getattr(states[True], player)
+        for a, b in zip(jax.tree.leaves((fresh.params, fresh.opt)), jax.tree.leaves((reused.params, reused.opt))):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
@@ -130,7 +131,7 @@ def test_reuse_fake_runs_one_generator_forward_fewer():
     state = exp.abstract_state()
     z = jax.ShapeDtypeStruct((c.train.batch_size, c.model.z_dim), np.float32)
     forward = jax.jit(lambda p, s, z: steps.make_apply(exp.generator)(p, s, z, None, jax.random.key(0)))
-    g_forward = flops(forward.lower(state.g_params, state.g_stats, z))
+    g_forward = flops(forward.lower(state.g.params, state.g.stats, z))
     fresh = step_flops(c)
     c.train.reuse_fake = True
     saved = fresh - step_flops(c)

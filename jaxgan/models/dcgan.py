@@ -124,7 +124,6 @@ class ConvCritic(nn.Module):
     weight_init: str = "normal"
     weight_init_std: float = 0.02
     conditioning: str = "concat"
-    pack: int = 1
     conv_impl: str = "fast"
     dtype: str = "float32"  # compute dtype of convs and dense layers; parameters stay float32
     num_classes: int = 0
@@ -137,10 +136,10 @@ class ConvCritic(nn.Module):
         act = layers.activation(self.activation, self.leaky_slope)
         conditional = self.num_classes > 0
         if conditional and self.conditioning == "concat":
-            onehot = nn.one_hot(labels, self.num_classes, dtype=x.dtype)
-            maps = jnp.broadcast_to(onehot[:, None, None, :], x.shape[:3] + (self.num_classes,))
+            # (a packed critic gets one label per member: their one-hots side by side)
+            onehot = nn.one_hot(labels, self.num_classes, dtype=x.dtype).reshape(x.shape[0], -1)
+            maps = jnp.broadcast_to(onehot[:, None, None, :], x.shape[:3] + onehot.shape[-1:])
             x = jnp.concatenate([x, maps], axis=-1)
-        x = layers.pack(x, self.pack)
         sizes = size_pyramid(x.shape[1], x.shape[2], self.min_size)
         widths = _channels(len(sizes) - 1, self.n_feature, self.max_features)[::-1]
         for i, c in enumerate(widths):

@@ -51,7 +51,7 @@ class MLPGenerator(nn.Module):
 
 
 class MLPCritic(nn.Module):
-    """input -> pack -> `depth` x [Dense or Maxout, BatchNorm?, activation, Dropout?] -> score."""
+    """input -> `depth` x [Dense or Maxout, BatchNorm?, activation, Dropout?] -> score."""
 
     width: int = 200
     depth: int = 3
@@ -60,7 +60,6 @@ class MLPCritic(nn.Module):
     maxout_pieces: int = 5
     batch_norm: bool = False
     dropout: float = 0.0
-    pack: int = 1
     weight_init: str = "default"
     weight_init_std: float = 0.02
     dtype: str = "float32"  # compute dtype of the dense layers (maxout stays float32)
@@ -70,7 +69,7 @@ class MLPCritic(nn.Module):
     @nn.compact
     def __call__(self, x, labels=None, *, train: bool = True):
         dt = jnp.dtype(self.dtype)
-        x = layers.pack(x, self.pack).reshape((x.shape[0] // self.pack, -1))
+        x = x.reshape((x.shape[0], -1))
         if self.num_classes:
             onehot = nn.one_hot(labels, self.num_classes, dtype=x.dtype)
             x = jnp.concatenate([x, onehot.reshape(x.shape[0], -1)], axis=-1)
