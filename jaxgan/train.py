@@ -76,10 +76,9 @@ class HookSet:
     hooks: list[hooks.Hook]
 
 
-def _loop(group: seeds.Group, state, batches, hook_sets: list[HookSet], start: int, total: int) -> int:
+def _loop(executor: parallel.Executor, state, batches, hook_sets: list[HookSet], start: int, total: int) -> int:
     """Step from `start` to `total`, calling every hook after every step; close every hook on
     the way out, however it goes. Returns the last step."""
-    executor = group.executor
     placed, metrics, step, error = executor.place_state(state), None, start, None
 
     def views():
@@ -225,7 +224,7 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
             c.train.batch_size // jax.process_count(), start=start * c.train.n_critic,
             shard_index=jax.process_index(), num_shards=jax.process_count()), c.train.n_critic) for run in runs]
         batches = pipeline.Prefetcher(group.zip(streams), group.executor.place_batch)
-        step = _loop(group, group.stack(states), batches, hook_sets, start, c.train.steps)
+        step = _loop(group.executor, group.stack(states), batches, hook_sets, start, c.train.steps)
 
     final = {seed: evaluation.result for seed, evaluation in evaluations.items()}
     logging.info("Finished at step %d: %s", step, final)

@@ -1,6 +1,7 @@
 """Tests for jaxgan.checkpoint: round trips, and recovery from each kind of damage we measured."""
 
 import gc
+import json
 import logging
 import os
 import subprocess
@@ -270,3 +271,25 @@ def test_restore_onto_replicated_sharding(tmp_path):
     proc = subprocess.run([sys.executable, "-c", SHARDED_SCRIPT, str(tmp_path)], env=env, cwd=REPO,
                           capture_output=True, text=True, timeout=120)
     assert "SHARDED_OK" in proc.stdout, proc.stderr[-3000:]
+
+
+def test_best_keeper_keeps_the_lowest_under_one_protocol(tmp_path):
+    from jaxgan.checkpoint import BEST_DIR, BestKeeper
+
+    keeper, protocol = BestKeeper(tmp_path), {"generated": {"num": 64}}
+    best = lambda: json.loads((tmp_path / BEST_DIR / "best.json").read_text())
+    assert keeper.offer(1, make_state(1), {"step": 1}, {"fid/x": 5.0, "kid/x": 1.0}, protocol)
+    assert not keeper.offer(2, make_state(2), {"step": 2}, {"fid/x": 6.0}, protocol)  # worse
+    assert not keeper.offer(3, make_state(3), {"step": 3}, {"fid/x": float("nan")}, protocol)
+    assert keeper.offer(4, make_state(4), {"step": 4}, {"fid/x": 4.0}, protocol)
+    assert best() == {"step": 4, "metric": "fid/x", "value": 4.0, "protocol": protocol}
+    # Another protocol's number is not comparable: it starts afresh.
+    assert keeper.offer(5, make_state(5), {"step": 5}, {"fid/x": 9.0}, {"generated": {"num": 10}})
+    with Checkpointer(tmp_path / BEST_DIR) as ckpt:
+        state, meta, step = ckpt.restore_latest(abstract(make_state(5)))
+    assert step == 5 and meta == {"step": 5}
+    assert_same(state, make_state(5))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [BEST_DIR]  # no .tmp/.old left
+    assert BestKeeper(tmp_path, "kid/x").key({"fid/x": 1.0, "kid/x": 2.0}) == "kid/x"
+    assert not BestKeeper(tmp_path / "none", "none").offer(1, make_state(1), {}, {"fid/x": 1.0})
+    assert not (tmp_path / "none").exists()

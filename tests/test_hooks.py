@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from conftest import tiny_config
-from jaxgan import hooks, seeds
+from jaxgan import hooks
 from jaxgan.data import pipeline
 from jaxgan.parallel import Executor
 from jaxgan.train import HookSet, _loop, train
@@ -38,13 +38,11 @@ class NonFiniteGuard(hooks.Hook):
             raise FloatingPointError(f"loss is {view.metrics['loss']} at step {step}")
 
 
-def counting_group(losses):
+def counting(losses):
     """A stand-in executor: the state counts steps, the loss is read from `losses`."""
     step = lambda state, batch: (state + 1, {"loss": np.float32(losses[int(state)])})
-    executor = Executor("fake", 1, step, place_state=lambda s: s, place_batch=lambda b: b,
-                        unplace_state=lambda s: s)
-    return seeds.Group(executor, stack=lambda states: states[0], member=lambda tree, k: tree,
-                       zip=lambda streams: streams[0])
+    return Executor("fake", 1, step, place_state=lambda s: s, place_batch=lambda b: b,
+                    unplace_state=lambda s: s)
 
 
 def batches():
@@ -53,7 +51,7 @@ def batches():
 
 def test_hooks_fire_on_their_cadence_and_close_at_the_end():
     every2, every3 = Record(2), Record(3)
-    last = _loop(counting_group([0.5] * 10), 0, batches(), [HookSet(lambda t: t, [every2, every3])], 0, 7)
+    last = _loop(counting([0.5] * 10), 0, batches(), [HookSet(lambda t: t, [every2, every3])], 0, 7)
     assert last == 7
     assert [s for s, _, _ in every2.fired] == [2, 4, 6] and [s for s, _, _ in every3.fired] == [3, 6]
     assert every2.fired[0] == (2, 0.5, 2)  # the view shows the state after the step
@@ -64,19 +62,18 @@ def test_a_failing_hook_stops_the_run_and_every_hook_is_closed():
     record = Record(1)
     losses = [0.5, 0.5, float("nan"), 0.5]
     with pytest.raises(FloatingPointError, match="nan at step 3"):
-        _loop(counting_group(losses), 0, batches(), [HookSet(lambda t: t, [NonFiniteGuard(1), record])], 0, 4)
+        _loop(counting(losses), 0, batches(), [HookSet(lambda t: t, [NonFiniteGuard(1), record])], 0, 4)
     assert record.closed == (3, "FloatingPointError", True)
 
 
 def test_a_failing_close_is_raised_after_the_others_close():
     first, second = Record(1, fail_on_close=True), Record(1)
     with pytest.raises(RuntimeError, match="close failed"):
-        _loop(counting_group([0.5] * 3), 0, batches(), [HookSet(lambda t: t, [first, second])], 0, 3)
+        _loop(counting([0.5] * 3), 0, batches(), [HookSet(lambda t: t, [first, second])], 0, 3)
     assert second.closed == (3, None, True)
 
 
 def test_each_hook_set_sees_its_part():
-    group = counting_group([0.5] * 3)
     seen = {}
 
     class Seen(hooks.Hook):
@@ -88,7 +85,7 @@ def test_each_hook_set_sees_its_part():
             seen[self.name] = view.state
 
     sets = [HookSet(lambda t: t, [Seen("all")]), HookSet(lambda t: t * 10, [Seen("scaled")])]
-    _loop(group, 0, batches(), sets, 0, 2)
+    _loop(counting([0.5] * 3), 0, batches(), sets, 0, 2)
     assert seen == {"all": 2, "scaled": 20}
 
 
