@@ -17,8 +17,12 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow is only a TensorBoard writer here
 
-from absl import app, flags, logging
-from ml_collections import config_flags
+from jaxgan import xla_cpu  # noqa: E402
+
+xla_cpu.apply()  # jaxgan's XLA:CPU setting, before anything starts JAX (jaxgan/xla_cpu.py)
+
+from absl import app, flags, logging  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
 
 _DEFAULT_CONFIG = str(Path(__file__).resolve().parent / "configs" / "gan2d.py")
 _CONFIG = config_flags.DEFINE_config_file("config", _DEFAULT_CONFIG, "Config file[:argument].")

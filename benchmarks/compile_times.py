@@ -21,6 +21,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from jaxgan import xla_cpu  # noqa: E402
+
+xla_cpu.apply()  # jaxgan's XLA:CPU setting, as launch.py applies it (before JAX starts)
+
+
 import jax  # noqa: E402
 
 from jaxgan import recipes  # noqa: E402

@@ -31,6 +31,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from jaxgan import xla_cpu  # noqa: E402
+
+xla_cpu.apply()  # jaxgan's XLA:CPU setting, as launch.py applies it (before JAX starts)
+
+
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 

@@ -18,10 +18,14 @@ import sys
 import time
 from pathlib import Path
 
-import jax
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from jaxgan import xla_cpu  # noqa: E402
+
+xla_cpu.apply()  # jaxgan's XLA:CPU setting, as launch.py applies it (before JAX starts)
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
 
 from jaxgan.metrics import features, inception  # noqa: E402
 

@@ -14,6 +14,11 @@ from absl import app, flags
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from jaxgan import xla_cpu  # noqa: E402
+
+xla_cpu.apply()  # jaxgan's XLA:CPU setting, as launch.py applies it (before JAX starts)
+
+
 from jaxgan import monitor  # noqa: E402
 from jaxgan.config import load_config_file  # noqa: E402
 from jaxgan.train import train  # noqa: E402

@@ -52,6 +52,11 @@ from typing import Callable
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from jaxgan import xla_cpu  # noqa: E402
+
+xla_cpu.apply()  # jaxgan's XLA:CPU setting, as launch.py applies it (before JAX starts)
+
+
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
@@ -91,11 +96,12 @@ TRAIN_OPTIONS = {"reuse": ("reuse_fake", True)}  # train.*
 BLOCK_S = 0.3
 
 
-def config_for(spec: str):
-    """The config of entry spec 'NAME[@option,...]'."""
+def config_for(spec: str, lib=config_lib, root: Path = ROOT):
+    """The config of entry spec 'NAME[@option,...]' (with `lib`, the config module of another
+    jaxgan tree at `root`: benchmarks/compare_revisions.py)."""
     name, _, opts = spec.partition("@")
     entry = ENTRIES[name]
-    c = config_lib.load_config_file(str(ROOT / entry.recipe))
+    c = lib.load_config_file(str(root / entry.recipe))
     if entry.image:
         size, channels = entry.image
         c.data.update(source="synthetic", name="shapes", path="", image_size=size, channels=channels,
@@ -115,7 +121,7 @@ def config_for(spec: str):
                 raise SystemExit(f"{spec}: model.{net} has no field {key!r}")
             c.model[net][key] = value
     c.train.parallel = "single"
-    return config_lib.validate(c)
+    return lib.validate(c)
 
 
 def block_time(fn: Callable[[], object], n: int) -> float:
@@ -206,8 +212,8 @@ class JaxEntry(TimedStep):
             "bytes_accessed_per_step": self.bytes,
             "gflop_per_s": self.model_flops / step_s / 1e9,
             "fraction_of_f32_matmul_peak": self.model_flops / step_s / peak_flops,
-            "critic_params": int(sum(x.size for x in jax.tree.leaves(self.state.d_params))),
-            "generator_params": int(sum(x.size for x in jax.tree.leaves(self.state.g_params))),
+            "critic_params": int(sum(x.size for x in jax.tree.leaves(self.state.d.params))),
+            "generator_params": int(sum(x.size for x in jax.tree.leaves(self.state.g.params))),
             "last_metrics": self.metrics,
         }
 

@@ -1,6 +1,8 @@
-"""jaxgan: train, compare and measure Generative Adversarial Networks in JAX/Flax."""
-from jaxgan import xla_cpu as _xla_cpu
+"""jaxgan: train, compare and measure Generative Adversarial Networks in JAX/Flax.
 
-_xla_cpu.apply()  # before anything starts JAX's backend: XLA reads XLA_FLAGS only then
+Importing jaxgan changes nothing in the process: its XLA:CPU setting (jaxgan/xla_cpu.py) is
+applied by the entry points (launch.py, benchmarks/, the tests), and by a notebook or script
+with `jaxgan.xla_cpu.apply()` before it uses JAX.
+"""
 
 __version__ = "0.1.0"

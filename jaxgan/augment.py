@@ -4,8 +4,9 @@ A transform is a pure function `transform(key, step, images, replicas) -> images
 (jaxgan/steps.py) sends every critic input through one chain of them: the real batch, the
 generated batch, the generator's update (so the transform must be differentiable in `images`)
 and, since the penalties are taken at transformed images, the gradient-penalty and R1 inputs.
-`apply_chain` gives each transform its own key, `fold_in(key, its place in the registry)`, so
-turning one on does not change the draws of another; per-example randomness goes through
+`apply_chain` gives each transform its own key, `fold_in(key, its place in the registry)` (the
+first, instance noise, takes the key itself, so its draws are those of jaxgan before the chain
+existed), so turning one on does not change the draws of another; per-example randomness goes through
 `replicas.draw`, so data-parallel runs draw what one device would.
 
 This module owns the `augment` config section and the instance-noise transform; DiffAugment is
@@ -44,7 +45,7 @@ Transform = Callable  # (key, step, images, replicas) -> images
 def apply_chain(chain: Sequence[tuple[int, Transform]], key, step, images, replicas):
     """`images` through every (registry index, transform) of `chain`, in order."""
     for index, transform in chain:
-        images = transform(jax.random.fold_in(key, index), step, images, replicas)
+        images = transform(jax.random.fold_in(key, index) if index else key, step, images, replicas)
     return images
 
 

@@ -1,14 +1,16 @@
 """XLA:CPU settings jaxgan chooses for its users, applied before JAX starts its CPU backend.
 
-jaxlib 0.10 hands convolutions, dots and reductions to YNNPACK by default. For the weight
-gradients of strided convolutions YNNPACK is 1.2-2.7x slower than XLA's Eigen convolutions on
-AVX-512 CPUs (a DCGAN 64x64 step: 1,095 ms against 802 ms), while its reductions (batch-norm
-statistics) are far faster than XLA's own (~30 ms against ~400 ms a step), so jaxgan keeps
-YNNPACK for dots and reductions and gives convolutions back to Eigen. README "Performance" has
-the measurements.
+jaxlib 0.10 hands convolutions, dots and reductions to YNNPACK by default. On some AVX-512 CPUs
+YNNPACK's weight gradients of strided convolutions are much slower than XLA's Eigen
+convolutions, while its reductions (batch-norm statistics) are far faster than XLA's own; so
+jaxgan keeps YNNPACK for dots and reductions and gives convolutions back to Eigen. The gain
+depends on the CPU (large on the Intel Xeon measured, none on the AMD EPYC): docs/performance.md.
 
-XLA reads `XLA_FLAGS` once, when the backend starts; `import jaxgan` sets it first. A flag the
-user already put in `XLA_FLAGS` wins, and `JAXGAN_KEEP_XLA_FLAGS=1` leaves `XLA_FLAGS` alone.
+XLA reads `XLA_FLAGS` once, when the backend starts. `apply()` is called by the entry points
+(launch.py, benchmarks/, tests/conftest.py), not by `import jaxgan`: a library import must not
+change process-wide settings for the user's other JAX code, and a notebook opts in with
+`jaxgan.xla_cpu.apply()` before it uses JAX. A flag the user already put in `XLA_FLAGS` wins, and
+`JAXGAN_KEEP_XLA_FLAGS=1` leaves `XLA_FLAGS` alone.
 """
 from __future__ import annotations
 
@@ -45,7 +47,8 @@ def apply() -> None:
     """`add_flags` on this process, with a warning when JAX started before jaxgan was imported."""
     if add_flags() and backend_started():
         warnings.warn(
-            "jaxgan was imported after JAX had started its backend, so its XLA:CPU convolution "
-            f"setting ({YNN_FUSION_FLAG}={YNN_FUSION_TYPES}) has no effect and CPU training is "
-            "~25% slower; import jaxgan before using JAX, or set XLA_FLAGS yourself.",
+            "jaxgan.xla_cpu.apply() was called after JAX had started its backend, so its XLA:CPU "
+            f"convolution setting ({YNN_FUSION_FLAG}={YNN_FUSION_TYPES}) has no effect and CPU "
+            "training may be slower (docs/performance.md); call it before using JAX, or set "
+            "XLA_FLAGS yourself.",
             stacklevel=3)

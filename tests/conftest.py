@@ -11,6 +11,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from jaxgan import xla_cpu  # noqa: E402
+
+xla_cpu.apply()  # the tests run what launch.py runs (jaxgan/xla_cpu.py)
+
 
 def tiny_config(arg: str = "grid,tiny"):
     from jaxgan.config import load_config_file

@@ -196,3 +196,14 @@ def test_replay_buffer_lives_in_the_critic_state_and_trains():
     assert int(entry["count"]) == 3 * c.train.batch_size
     assert np.all(np.isfinite(history[-1]["d_loss"]))
     assert np.abs(np.asarray(entry["images"])).sum() > 0
+
+
+def test_ema_does_not_change_training():
+    """The EMA is only read for sampling: a run's online weights equal the same run's without
+    EMA (benchmarks/ema_diffaugment.py measures both weight sets from one run)."""
+    c = tiny_config()
+    without, _ = run_steps(c, n=3)
+    c.ema.decay = 0.9
+    with_ema, _ = run_steps(c, n=3)
+    for a, b in zip(jax.tree.leaves((without.g.params, without.d)), jax.tree.leaves((with_ema.g.params, with_ema.d))):
+        np.testing.assert_array_equal(a, b)

@@ -1,4 +1,5 @@
-"""jaxgan's XLA:CPU flags: added on import, never over a user's choice, and effective."""
+"""jaxgan's XLA:CPU flags: added by the entry points (not by import), never over a user's
+choice, and effective."""
 import os
 import subprocess
 import sys
@@ -32,8 +33,11 @@ def test_users_setting_and_opt_out_are_respected():
 
 
 _PROBE = """
-import os
-import jaxgan, jax, jax.numpy as jnp
+import os, sys
+import jaxgan
+if sys.argv[1:] == ["apply"]:
+    import jaxgan.xla_cpu; jaxgan.xla_cpu.apply()
+import jax, jax.numpy as jnp
 conv = lambda x, w: jax.lax.conv_general_dilated(x, w, (1, 1), "SAME",
                                                  dimension_numbers=("NHWC", "HWIO", "NHWC"))
 hlo = jax.jit(conv).lower(jnp.ones((8, 16, 16, 32)), jnp.ones((3, 3, 32, 32))).compile().as_text()
@@ -43,18 +47,20 @@ print("ynn" if "ynn_fusion" in root else "xla")
 """
 
 
-def _probe(**env):
+def _probe(*args, **env):
     full = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", xla_cpu.OPT_OUT)}
-    out = subprocess.run([sys.executable, "-c", _PROBE], env={**full, "JAX_PLATFORMS": "cpu", **env},
+    out = subprocess.run([sys.executable, "-c", _PROBE, *args], env={**full, "JAX_PLATFORMS": "cpu", **env},
                          capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-3000:]
     return out.stdout.split("\n")[-3:-1]
 
 
-def test_import_routes_convolutions_away_from_ynnpack():
+def test_apply_routes_convolutions_away_from_ynnpack_and_import_alone_does_not():
     """The setting reaches XLA: a convolution YNNPACK takes by default stays XLA's. If jaxlib
-    stops sending convolutions to YNNPACK, the second probe fails: re-measure, maybe drop it."""
-    flags, conv_runs_in = _probe()
+    stops sending convolutions to YNNPACK, the other probes fail: re-measure, maybe drop it."""
+    flags, conv_runs_in = _probe("apply")
     assert SETTING in flags and conv_runs_in == "xla"
-    flags, conv_runs_in = _probe(JAXGAN_KEEP_XLA_FLAGS="1")
+    flags, conv_runs_in = _probe("apply", JAXGAN_KEEP_XLA_FLAGS="1")
+    assert flags == "" and conv_runs_in == "ynn"
+    flags, conv_runs_in = _probe()  # `import jaxgan` leaves the process as it was
     assert flags == "" and conv_runs_in == "ynn"

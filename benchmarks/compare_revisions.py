@@ -1,0 +1,92 @@
+"""Step times of this tree against an earlier git revision, interleaved in one process.
+
+A redesign must not slow the step down, and runs minutes apart on these VMs drift more than the
+difference sought. So the revision's `jaxgan` is exported (`git archive`) and imported under
+another name (`jaxgan_base`), both trees build each entry of benchmarks/step_throughput.py from
+their own recipes, and their timed blocks alternate: base, this tree, base, ... Prints each
+entry's median step time of both and their ratio, and optionally writes JSON.
+
+    python benchmarks/compare_revisions.py --base=ccadcc9 --only gan2d dcgan28 dcgan64 wgan_gp64 \\
+        --repeats 7 --json runs/bench/compare_ccadcc9.json
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import step_throughput as st  # noqa: E402  (imports this tree's jaxgan first: its XLA flags apply)
+
+IMPORTS = re.compile(r"^(\s*)(from|import) jaxgan\b", re.M)
+
+
+def export(revision: str, into: Path) -> Path:
+    """The revision's package as `jaxgan_base` and its configs, under `into`."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision, "jaxgan", "configs"],
+                             check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    (into / "jaxgan").rename(into / "jaxgan_base")
+    for path in list((into / "jaxgan_base").rglob("*.py")) + list((into / "configs").glob("*.py")):
+        path.write_text(IMPORTS.sub(r"\1\2 jaxgan_base", path.read_text()))
+    return into
+
+
+def timed(root: Path, package: str, spec: str) -> st.TimedStep:
+    lib = importlib.import_module(f"{package}.config")
+    experiment = importlib.import_module(f"{package}.experiment")
+    pipeline = importlib.import_module(f"{package}.data.pipeline")
+    c = st.config_for(spec, lib, root)
+    exp = experiment.Experiment.build(c)
+    batch = next(pipeline.stack(exp.dataset.batches(c.train.batch_size), c.train.n_critic))
+    return st.TimedStep(exp.make_step(), exp.init_state(), batch)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--base", required=True, help="git revision to compare against")
+    p.add_argument("--only", nargs="+", default=["gan2d", "dcgan28", "dcgan64", "wgan_gp64"])
+    p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--json", default=None)
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        base_root = export(args.base, Path(tmp))
+        sys.path.insert(0, str(base_root))
+        info = st.machine()
+        print(f"# {info.get('cpu', '?')}, load average {info['loadavg_at_start'][0]:.2f}", flush=True)
+        pairs = {}
+        for spec in args.only:
+            print(f"compiling {spec} (base, this tree) ...", flush=True)
+            pairs[spec] = (timed(base_root, "jaxgan_base", spec), timed(ROOT, "jaxgan", spec))
+        for r in range(args.repeats):
+            for base, new in pairs.values():
+                base.repeat()
+                new.repeat()
+            print(f"repetition {r + 1}/{args.repeats}: " + ", ".join(
+                f"{s} {1000 * b.times[-1]:.1f} / {1000 * n.times[-1]:.1f} ms" for s, (b, n) in pairs.items()),
+                flush=True)
+    results = {}
+    print(f"\n| entry | {args.base} median (ms) | this tree median (ms) | this / base |\n|---|---|---|---|")
+    for spec, (base, new) in pairs.items():
+        b, n = statistics.median(base.times), statistics.median(new.times)
+        results[spec] = {"base_ms": 1000 * b, "new_ms": 1000 * n, "ratio": n / b,
+                         "base_times_ms": [1000 * t for t in base.times],
+                         "new_times_ms": [1000 * t for t in new.times],
+                         "compile_s": {"base": base.compile_s, "new": new.compile_s}}
+        print(f"| {spec} | {1000 * b:.1f} | {1000 * n:.1f} | {n / b:.3f} |")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps({"machine": info, "base": args.base, "entries": results}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
