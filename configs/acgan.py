@@ -22,7 +22,7 @@ def get_config(arg: str = "fashion_mnist"):
     c.optimizer.critic.update(lr=2e-4, b1=0.5, b2=0.999)
     c.train.steps = 10_000
     if dataset in ("fashion_mnist", "mnist"):
-        c.train.steps = 8_000  # about 20 minutes on 2 CPU cores (README)
+        c.train.steps = 8_000  # wall times in docs/results.md#fashion-mnist-dcgan-vs-wgan-gp-vs-ac-gan
     if dataset == "pokemon":
         c.data.folder_labels = "subfolders"
         c.model.generator.update(activation="leaky_relu", dropout=0.25)

@@ -25,7 +25,7 @@ def get_config(arg: str = "fashion_mnist"):
     c.optimizer.critic.update(lr=2e-4, b1=0.5, b2=0.999)
     c.train.steps = 10_000
     if dataset in ("fashion_mnist", "mnist"):
-        c.train.steps = 8_000  # about 20 minutes on 2 CPU cores (README)
+        c.train.steps = 8_000  # wall times in docs/results.md#fashion-mnist-dcgan-vs-wgan-gp-vs-ac-gan
     if dataset == "pokemon":
         # Seed 002: generator blocks ConvTranspose / BatchNorm / Dropout / LeakyReLU, tanh output;
         # critic blocks Conv / BatchNorm / LeakyReLU. (The dropout rate is not stated: 0.25.)

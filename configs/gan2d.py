@@ -16,7 +16,7 @@ def get_config(arg: str = "grid"):
     c.name = f"gan2d_{dataset}"
     c.data.source = "toy2d"
     c.data.name = dataset
-    # Measured to beat PacGAN's Table 1 within 5 minutes on 2 CPU cores (README): a fixed
+    # Measured to beat PacGAN's Table 1 (docs/results.md#the-2d-gan-against-pacgans-table-1): a fixed
     # Gaussian-mixture latent (no "bridges" between disconnected modes), a generator without
     # batch norm, a leaky-ReLU critic with a small R1 penalty, a faster critic, cosine decay.
     c.model.z_dim = 8

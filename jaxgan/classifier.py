@@ -5,7 +5,7 @@ class histogram of generated samples (the mode-collapse monitor for images).
 
     python -m jaxgan.classifier --config=configs/classifier.py:fashion_mnist
 
-trains it (a few minutes on 2 CPU cores), prints its test accuracy and writes it to the cache
+trains it (docs/evaluation.md has the time it takes), prints its test accuracy and writes it to the cache
 `<eval.classifier_dir>/<key>/` (`params.npz`, `info.json`), keyed by the data config and image
 shape. A run whose evaluation needs a classifier that is not cached trains it the same way,
 with the same recipe (`default_config()`), once.

@@ -2,8 +2,8 @@
 
 XLA:CPU takes a slow path for the weight gradient of a transposed convolution, for the double
 backward of a strided convolution (the gradient penalty differentiates the critic's input
-gradient) and for grouped convolutions (what vmap over per-model kernels produces): up to 40x
-slower than the same arithmetic as a plain convolution (../shared/NOTES-stack.md). Here every
+gradient) and for grouped convolutions (what vmap over per-model kernels produces): many times
+slower than the same arithmetic as a plain convolution (docs/performance.md#convolution-implementations). Here every
 layer goes through three linear products, each with a custom VJP written in the three again,
 
     y = conv(x, w)            dx = conv_transpose(dy, w)      dw = weight_grad(x, dy)
@@ -17,8 +17,8 @@ those of `flax.linen.Conv` / `ConvTranspose` and of XLA's own derivatives (tests
 'fast' (the default) computes conv and weight_grad with XLA's plain convolution and
 conv_transpose as a sub-pixel convolution, and under vmap runs each product once per model:
 the fastest of the recipes on the dcgan64 and wgan_gp64 steps and on 8 vmapped dcgan28 seeds,
-and about 10x faster than 'xla' (benchmarks/step_throughput.py --impl; the measured table is in the
-README's "Performance" section, the one place its numbers are kept).
+and far faster than 'xla' (`benchmarks/step_throughput.py --impl`; the measured table is
+docs/performance.md#convolution-implementations, the one place its numbers are kept).
 
 A transposed convolution here is, by definition, the linear transpose of a strided
 convolution: `ConvTranspose(kernel 4, stride 2, padding 1)` maps an H x W map to the 2H x 2W
@@ -165,7 +165,7 @@ def _seedwise(product):
     """`product(a, b, *static)` whose vmap runs the unbatched product once per vmapped index.
 
     vmap over per-model kernels (`num_seeds`) would otherwise turn a convolution into a grouped
-    one, which XLA:CPU computes ~40x slower; an unrolled loop keeps every model's convolution
+    one, which XLA:CPU computes on a slow path; an unrolled loop keeps every model's convolution
     on the fast path."""
 
     def call(a, b, *static):
