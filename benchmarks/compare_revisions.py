@@ -6,8 +6,13 @@ another name (`jaxgan_base`), both trees build each entry of benchmarks/step_thr
 their own recipes, and their timed blocks alternate: base, this tree, base, ... Prints each
 entry's median step time of both and their ratio, and optionally writes JSON.
 
+With `--recipes`, it first trains each recipe a few steps in both trees from the same seed and
+says whether the parameters and metrics are bit-identical (a refactoring should leave them so).
+
     python benchmarks/compare_revisions.py --base=ccadcc9 --only gan2d dcgan28 dcgan64 wgan_gp64 \\
         --repeats 7 --json runs/bench/compare_ccadcc9.json
+    python benchmarks/compare_revisions.py --base=ccadcc9 --only --recipes gan2d.py \\
+        dcgan.py:fashion_mnist,tiny wgan_gp.py:initials_v2,tiny acgan.py:fashion_mnist,tiny
 """
 from __future__ import annotations
 
@@ -25,6 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import step_throughput as st  # noqa: E402  (imports this tree's jaxgan first: its XLA flags apply)
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
 
 IMPORTS = re.compile(r"^(\s*)(from|import) jaxgan\b", re.M)
 
@@ -50,23 +58,54 @@ def timed(root: Path, package: str, spec: str) -> st.TimedStep:
     return st.TimedStep(exp.make_step(), exp.init_state(), batch)
 
 
+def trained(root: Path, package: str, recipe: str, steps: int) -> tuple[list, dict]:
+    lib = importlib.import_module(f"{package}.config")
+    experiment = importlib.import_module(f"{package}.experiment")
+    pipeline = importlib.import_module(f"{package}.data.pipeline")
+    c = lib.load_config_file(str(root / "configs" / recipe))
+    c.train.parallel = "single"
+    exp = experiment.Experiment.build(c)
+    step, state = jax.jit(exp.make_step()), exp.init_state()
+    batches = pipeline.stack(exp.dataset.batches(c.train.batch_size), c.train.n_critic)
+    for _ in range(steps):
+        state, metrics = step(state, next(batches))
+    state = jax.device_get(state)
+    # Both layouts hold the same arrays; compare the networks' parameters and optimizer states.
+    players = [(state.g.params, state.g.opt, state.d.params, state.d.opt)] if hasattr(state, "g") else \
+        [(state.g_params, state.g_opt, state.d_params, state.d_opt)]
+    return jax.tree.leaves(players), {k: float(v) for k, v in jax.device_get(metrics).items()}
+
+
+def same_numbers(base_root: Path, recipes: list[str], steps: int) -> dict:
+    out = {}
+    for recipe in recipes:
+        (a, ma), (b, mb) = trained(base_root, "jaxgan_base", recipe, steps), trained(ROOT, "jaxgan", recipe, steps)
+        same = ma == mb and len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
+        out[recipe] = {"bit_identical": same, "metrics_base": ma, "metrics_new": mb}
+        print(f"{recipe}: {'bit-identical' if same else 'DIFFERENT'} after {steps} steps", flush=True)
+    return out
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--base", required=True, help="git revision to compare against")
-    p.add_argument("--only", nargs="+", default=["gan2d", "dcgan28", "dcgan64", "wgan_gp64"])
+    p.add_argument("--only", nargs="*", default=["gan2d", "dcgan28", "dcgan64", "wgan_gp64"])
+    p.add_argument("--recipes", nargs="*", default=[], help="configs/ specs to check for equal numbers")
+    p.add_argument("--steps", type=int, default=3, help="train steps of each --recipes check")
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--json", default=None)
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         base_root = export(args.base, Path(tmp))
         sys.path.insert(0, str(base_root))
+        numbers = same_numbers(base_root, args.recipes, args.steps)
         info = st.machine()
         print(f"# {info.get('cpu', '?')}, load average {info['loadavg_at_start'][0]:.2f}", flush=True)
         pairs = {}
         for spec in args.only:
             print(f"compiling {spec} (base, this tree) ...", flush=True)
             pairs[spec] = (timed(base_root, "jaxgan_base", spec), timed(ROOT, "jaxgan", spec))
-        for r in range(args.repeats):
+        for r in range(args.repeats if pairs else 0):
             for base, new in pairs.values():
                 base.repeat()
                 new.repeat()
@@ -74,8 +113,9 @@ def main() -> int:
                 f"{s} {1000 * b.times[-1]:.1f} / {1000 * n.times[-1]:.1f} ms" for s, (b, n) in pairs.items()),
                 flush=True)
     results = {}
-    print(f"\n| entry | {args.base} median (ms) | this tree median (ms) | this / base |\n|---|---|---|---|")
-    for spec, (base, new) in pairs.items():
+    if pairs:
+        print(f"\n| entry | {args.base} median (ms) | this tree median (ms) | this / base |\n|---|---|---|---|")
+    for spec, (base, new) in pairs.items():  # (none without --only)
         b, n = statistics.median(base.times), statistics.median(new.times)
         results[spec] = {"base_ms": 1000 * b, "new_ms": 1000 * n, "ratio": n / b,
                          "base_times_ms": [1000 * t for t in base.times],
@@ -84,7 +124,8 @@ def main() -> int:
         print(f"| {spec} | {1000 * b:.1f} | {1000 * n:.1f} | {n / b:.3f} |")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"machine": info, "base": args.base, "entries": results}, indent=2))
+        Path(args.json).write_text(json.dumps({"machine": info, "base": args.base, "entries": results,
+                                               "numbers": numbers}, indent=2))
     return 0
 
 

@@ -46,7 +46,7 @@ def variant_config(variant: str, args) -> config_lib.ml_collections.ConfigDict:
     c = config_lib.load_config_file(str(ROOT / "configs" / "dcgan.py:fashion_mnist"))
     c.data.num_examples = args.num_examples
     c.train.steps, c.num_seeds = args.steps, args.seeds
-    c.ema.decay = args.ema_decay
+    c.ema.decay, c.ema.start_step = args.ema_decay, args.ema_start
     c.eval.every_steps = 0  # measured once at the end, below, with more samples
     c.eval.features = "classifier"
     c.checkpoint.every_steps = args.steps
@@ -85,13 +85,14 @@ def main() -> int:
     p.add_argument("--steps", type=int, default=4000)
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--ema_decay", type=float, default=0.999)
+    p.add_argument("--ema_start", type=int, default=1000, help="generator steps before the EMA averages")
     p.add_argument("--eval_samples", type=int, default=10_000)
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     results = {"protocol": {"num_examples": args.num_examples, "steps": args.steps, "seeds": args.seeds,
-                            "ema_decay": args.ema_decay, "eval_samples": args.eval_samples,
+                            "ema_decay": args.ema_decay, "ema_start_step": args.ema_start, "eval_samples": args.eval_samples,
                             "reference": "the full Fashion-MNIST training set (60,000)"}, "variants": {}}
     evaluator = None
     for variant in args.variants:
