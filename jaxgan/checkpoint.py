@@ -35,7 +35,14 @@ import numpy as np
 import orbax.checkpoint as ocp
 from jax.sharding import AbstractMesh, NamedSharding, SingleDeviceSharding
 
+from jaxgan.config import ALL, Field, Section, boolean, ints
 from jaxgan.workdir import atomic_write_text, json_default
+
+SECTION = Section("checkpoint", {
+    "every_steps": Field(2_000, ints(1), "steps between checkpoints"),
+    "max_to_keep": Field(3, ints(1), "checkpoints kept (the oldest are deleted)"),
+    "async_save": Field(True, boolean(), "write checkpoints in the background while training goes on"),
+}, resumable=ALL)
 
 log = logging.getLogger(__name__)
 

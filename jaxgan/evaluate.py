@@ -21,10 +21,31 @@ from pathlib import Path
 import numpy as np
 from absl import logging
 
+from jaxgan.config import ALL, Field, Section, boolean, choice, ints, text
 from jaxgan.experiment import EVAL_STREAM, Experiment, restore_run, saved_config
 from jaxgan.metrics import classes, feature_policy, frechet, inception_score, kid, mode_coverage
 from jaxgan.metrics import precision_recall
 from jaxgan.workdir import RunError, atomic_write_text, json_default
+
+# Image metrics compare generated and real samples in the feature space of a domain classifier
+# and/or pytorch-fid's Inception; 2D data gets mode coverage instead.
+SECTION = Section("eval", {
+    "every_steps": Field(2_000, ints(0), "steps between evaluations (0: only at the end of the run)"),
+    "num_samples": Field(2_500, ints(2), "generated samples per evaluation"),
+    "num_reference": Field(0, ints(0), "real images (0: as many as num_samples)"),
+    "reference_split": Field("train", choice("train", "test"), "split the real images come from"),
+    "features": Field("auto", choice("auto", "classifier", "inception", "both", "none"),
+                      "feature space of the image metrics (jaxgan/metrics/feature_policy.py)"),
+    "batch_size": Field(500, ints(1), "feature-extraction batch (Inception: at most 50)"),
+    "kid_subsets": Field(100, ints(0), "KID subsets; 0 skips KID"),
+    "precision_recall": Field(True, boolean(), "compute precision and recall"),
+    "best_metric": Field("auto", text(), "kept in checkpoints_best/: auto (the first fid/*), a "
+                                         "metric name, or none"),
+    "classifier_dir": Field("~/.cache/jaxgan/classifiers", text(), "trained domain classifiers"),
+    "inception_dir": Field("~/.cache/jaxgan/inception", text(), "Inception weights cache"),
+    "inception_weights": Field("", text(), "pt_inception-2015-12-05-6726825d.pth or its converted .npz"),
+    "reference_stats": Field("", text(), "a pytorch-fid .npz (mu, sigma) for the Inception FID"),
+}, resumable=ALL)
 
 
 class EvalResult(dict):

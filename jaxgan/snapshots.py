@@ -14,7 +14,16 @@ import numpy as np
 from PIL import Image
 
 from jaxgan import viz
+from jaxgan.config import ALL, Field, Section, boolean, ints
 from jaxgan.experiment import VIZ_STREAM, Experiment
+
+SECTION = Section("viz", {
+    "every_steps": Field(1_000, ints(0), "steps between frames (0: none)"),
+    "num_samples": Field(2_500, ints(1), "points of a 2D scatter plot, or images of a grid, from a "
+                                         "fixed latent batch (conditional: one row per class)"),
+    "grid_columns": Field(8, ints(1), "columns of an image grid"),
+    "gif": Field(True, boolean(), "also write the frames as an animated GIF"),
+}, resumable=ALL)
 
 
 class PointSnapshots:

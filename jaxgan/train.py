@@ -29,9 +29,44 @@ from jax.experimental import multihost_utils
 from jaxgan import config as config_lib
 from jaxgan import hooks, monitor, parallel, seeds
 from jaxgan.checkpoint import BestKeeper, Checkpointer
+from jaxgan.config import Field, Section, boolean, choice, ints
 from jaxgan.data import pipeline
 from jaxgan.experiment import Experiment
 from jaxgan.workdir import RunError, atomic_write_text, check_layout, prepare_workdir, seed_workdir
+
+PARALLEL_MODES = ("auto", "single", "mesh", "pmap")
+SEEDS_STEPS = ("auto", "vmap", "loop")
+
+
+def _config_check(c) -> list[str]:
+    if c.num_seeds > 1 and c.train.parallel == "pmap":
+        return ["num_seeds > 1 needs train.parallel = 'auto', 'single' or 'mesh' (pmap trains one seed)"]
+    return []
+
+
+def _resumable(saved: dict, current: dict) -> tuple[str, ...]:
+    # A decaying learning rate is a function of train.steps: changing it changes the past.
+    decays = any(v != "constant" for k, v in {**saved, **current}.items() if k.endswith(".schedule"))
+    return ("log_every_steps", "progress_bar", "parallel", "seeds_step") + (() if decays else ("steps",))
+
+
+SECTION = Section("train", {
+    "steps": Field(10_000, ints(1), "generator updates"),
+    "batch_size": Field(100, ints(1), "examples per batch (global, over all devices)"),
+    "n_critic": Field(1, ints(1), "critic updates per generator update, each on a fresh real batch"),
+    "log_every_steps": Field(100, ints(1), "steps between logged metrics"),
+    "progress_bar": Field(True, boolean(), "show a progress bar on a terminal"),
+    "parallel": Field("auto", choice(*PARALLEL_MODES),
+                      "auto: a sharded mesh when several devices are visible"),
+    "seeds_step": Field("auto", choice(*SEEDS_STEPS),
+                        "num_seeds > 1: 'vmap' one compiled step over the stacked seeds, "
+                        "'loop' the one-seed step once per seed; auto: loop on CPU, vmap "
+                        "on accelerators (jaxgan/seeds.py)"),
+    "reuse_fake": Field(False, boolean(),
+                        "the generator update reuses the last critic update's fake batch "
+                        "instead of a fresh latent batch (pytorch/examples' DCGAN loop): "
+                        "one generator forward fewer per step"),
+}, check=_config_check, resumable=_resumable)
 
 
 class Interrupted(Exception):
