@@ -123,7 +123,10 @@ def saved_config(saved: dict) -> ml_collections.ConfigDict:
     config = config_lib.base_config()
     saved = dict(saved)
     model = dict(saved.pop("model", {}))
-    nets = {net: model.pop(net) for net in ("generator", "critic") if net in model}
+    nets = {net: dict(model.pop(net)) for net in ("generator", "critic") if net in model}
+    for sub in nets.values():
+        if sub.get("name") == "conv":  # the DCGAN modules' registry name before December 2026
+            sub["name"] = "dcgan"
     with config.unlocked():
         config.update(saved)
         config.model.update(model)

@@ -55,15 +55,17 @@ def critic_objective(params, stats, critic, real, fake, real_labels, fake_labels
         total += lc.class_weight * class_loss
         metrics["d_class_loss"] = class_loss
         metrics["d_class_accuracy"] = jnp.mean(jnp.argmax(real_logits, -1) == real_labels)
-    # The penalties see the critic's scores only, with the statistics it started the update with.
+    # The penalties see the critic's scores only, with the statistics it started the update with;
+    # a critic that packs examples scores groups of `group`, and norms are taken per group.
     scores = lambda x: split_output(critic(params, stats, x, real_labels, keys["penalty"])[0])[0]
+    group = real.shape[0] // real_scores.shape[0]
     if lc.gradient_penalty:
         eps = replicas.draw(jax.random.uniform, keys["eps"], real_scores.shape)
-        gp = losses.gradient_penalty(scores, real, fake, eps, group=real.shape[0] // real_scores.shape[0])
+        gp = losses.gradient_penalty(scores, real, fake, eps, group=group)
         total += lc.gradient_penalty * gp
         metrics["gradient_penalty"] = gp
     if lc.r1_penalty:
-        r1 = losses.r1_penalty(scores, real, group=real.shape[0] // real_scores.shape[0])
+        r1 = losses.r1_penalty(scores, real, group=group)
         total += 0.5 * lc.r1_penalty * r1
         metrics["r1_penalty"] = r1
     return total, (stats_after, metrics)

@@ -90,9 +90,9 @@ def network(name: str, role: str, **settings) -> dict:
 def dcgan_networks(c, *, critic_normalization: str = "batch", **critic_settings) -> None:
     """The DCGAN architecture (pytorch/examples): ReLU generator, LeakyReLU(0.2) critic, batch
     norm, N(0, 0.02) weights, n_feature 64; recipes change what their paper or seed changes."""
-    c.model.generator = network("conv", "generator", n_feature=64, normalization="batch",
+    c.model.generator = network("dcgan", "generator", n_feature=64, normalization="batch",
                                 activation="relu", weight_init="normal")
-    c.model.critic = network("conv", "critic", n_feature=64, normalization=critic_normalization,
+    c.model.critic = network("dcgan", "critic", n_feature=64, normalization=critic_normalization,
                              activation="leaky_relu", leaky_slope=0.2, weight_init="normal",
                              **critic_settings)
 

@@ -1,4 +1,5 @@
 """Model shapes, packing and the registry."""
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -6,6 +7,7 @@ import pytest
 
 from jaxgan import models
 from jaxgan.models import layers, mlp
+from jaxgan.models.packed import Packed
 
 
 @pytest.mark.parametrize("shape", [(2,), (5,), (8, 8, 1), (6, 4, 3)])
@@ -20,10 +22,22 @@ def test_mlp_generator_output_shape(shape):
 
 @pytest.mark.parametrize("activation, pack", [("relu", 1), ("maxout", 1), ("leaky_relu", 4)])
 def test_mlp_critic_scores_one_per_packed_input(activation, pack):
-    d = mlp.MLPCritic(width=8, depth=2, activation=activation, pack=pack)
+    d = mlp.MLPCritic(width=8, depth=2, activation=activation)
+    d = Packed(d, pack) if pack > 1 else d
     x = jnp.ones((8, 2))
     variables = d.init(jax.random.key(0), x, train=False)
     assert d.apply(variables, x, train=False).shape == (8 // pack,)
+
+
+def test_packed_critic_is_the_critic_on_packed_inputs_with_the_same_parameters():
+    inner = mlp.MLPCritic(width=8, depth=2)
+    x = jax.random.normal(jax.random.key(1), (8, 2))
+    packed = Packed(inner, 4)
+    variables = packed.init(jax.random.key(0), x, train=False)
+    plain = inner.init(jax.random.key(0), layers.pack(x, 4), train=False)
+    chex.assert_trees_all_equal(variables, plain)  # no extra level, same initial values
+    np.testing.assert_array_equal(packed.apply(variables, x, train=False),
+                                  inner.apply(plain, layers.pack(x, 4), train=False))
 
 
 def test_pack_concatenates_consecutive_examples():

@@ -16,8 +16,8 @@ from jaxgan.config import Dynamic, Field, Section, choice, floats, ints, typed
 from jaxgan.models import conv, dcgan, layers, mlp
 from jaxgan.models.packed import Packed
 
-GENERATORS: dict[str, type[nn.Module]] = {"mlp": mlp.MLPGenerator, "conv": dcgan.ConvGenerator}
-CRITICS: dict[str, type[nn.Module]] = {"mlp": mlp.MLPCritic, "conv": dcgan.ConvCritic}
+GENERATORS: dict[str, type[nn.Module]] = {"mlp": mlp.MLPGenerator, "dcgan": dcgan.ConvGenerator}
+CRITICS: dict[str, type[nn.Module]] = {"mlp": mlp.MLPCritic, "dcgan": dcgan.ConvCritic}
 
 # Fields set by the builder from the data and execution mode, never from the config.
 DERIVED_FIELDS = ("out_shape", "num_classes", "axis_name", "parent", "name")
