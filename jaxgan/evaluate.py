@@ -126,14 +126,15 @@ def evaluate_state(exp: Experiment, state) -> EvalResult:
     if exp.dataset.kind == "points":
         samples = exp.generate(state, exp.latents(EVAL_STREAM, n))
         return EvalResult(mode_coverage.evaluate_points(samples, exp.dataset),
-                          {"generated": {"num": n}, "mode_coverage": mode_coverage.PROTOCOL})
+                          {"generated": {"num": n, "weights": exp.sampling_weights(state)},
+                           "mode_coverage": mode_coverage.PROTOCOL})
     ev = Evaluator(exp.config, exp.dataset)
     if not ev.nets:
         return EvalResult({}, {"features": "none"})
     labels = eval_labels(exp, n)
     images = exp.generate(state, exp.latents(EVAL_STREAM, n), labels)
-    return ev.measure(images, labels, generated=f"generator, fixed eval latents (stream {EVAL_STREAM})"
-                      + (", classes in turn" if labels is not None else ""))
+    return ev.measure(images, labels, generated=f"generator ({exp.sampling_weights(state)}), fixed eval "
+                      f"latents (stream {EVAL_STREAM})" + (", classes in turn" if labels is not None else ""))
 
 
 def write_eval(workdir: Path, step: int, metrics: dict) -> Path:

@@ -98,6 +98,10 @@ class Experiment:
     def parameter_trees(self, state: GANState) -> dict:
         return {"generator": state.g.params, "critic": state.d.params}
 
+    def sampling_weights(self, state: GANState) -> str:
+        """Which generator weights `generate` draws from, for evaluation protocols."""
+        return "EMA weights" if ema.sampling_params(state.g) is not state.g.params else "online weights"
+
     def latents(self, stream: int, n: int) -> jax.Array:
         key = jax.random.fold_in(jax.random.key(self.config.seed), stream)
         return latent.make_sampler(self.config.model)(key, (n, self.config.model.z_dim))

@@ -209,6 +209,35 @@ def test_incompatible_abstract_state(tmp_path):
         assert ckpt.all_steps() == [1]  # not treated as damage
 
 
+@flax.struct.dataclass
+class FlatGANState:  # the state's layout before it was split per player (December 2026)
+    step: jax.Array
+    g_params: dict
+    g_stats: dict
+    d_params: dict
+    d_stats: dict
+    g_opt: optax.OptState
+    d_opt: optax.OptState
+    key: jax.Array
+
+
+def test_checkpoint_of_the_flat_layout_is_refused_and_kept(tmp_path):
+    from conftest import tiny_config
+    from jaxgan.experiment import Experiment
+
+    exp = Experiment.build(tiny_config())
+    new = exp.init_state()
+    old = FlatGANState(new.step, new.g.params, new.g.stats, new.d.params, new.d.stats, new.g.opt,
+                       new.d.opt, new.key)
+    with Checkpointer(tmp_path / "checkpoints") as ckpt:
+        ckpt.save(2, old, {"config": {}})
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    with Checkpointer(tmp_path / "checkpoints") as ckpt:
+        with pytest.raises(CheckpointError, match="before the state was split per player.*Nothing was changed"):
+            ckpt.restore_latest(exp.abstract_state())
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
 def test_leftover_tmp_dir_is_ignored(tmp_path):
     """What a SIGKILL during an async save leaves behind."""
     directory = tmp_path / "checkpoints"
