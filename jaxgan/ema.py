@@ -31,7 +31,8 @@ class GeneratorEMA:
         self.decay, self.start_step = decay, start_step
 
     def init(self, params):
-        return params
+        # A copy, not the same arrays: the state is donated to the step, buffer by buffer.
+        return jax.tree.map(jnp.copy, params)
 
     def __call__(self, player, step):
         decay = jnp.where(step >= self.start_step, self.decay, 0.0).astype(jnp.float32)

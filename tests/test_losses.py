@@ -90,11 +90,11 @@ def test_class_loss_is_softmax_cross_entropy():
 
 
 def test_label_targets_fixed_or_uniform_range():
-    from jaxgan import augment
+    from jaxgan import objectives
 
-    fixed = augment.label_targets(jax.random.key(0), (5,), 0.9, ())
+    fixed = objectives.label_targets(jax.random.key(0), (5,), 0.9, ())
     np.testing.assert_allclose(fixed, 0.9)
-    drawn = augment.label_targets(jax.random.key(0), (10_000,), 1.0, (0.7, 1.0))
+    drawn = objectives.label_targets(jax.random.key(0), (10_000,), 1.0, (0.7, 1.0))
     assert 0.7 <= float(drawn.min()) and float(drawn.max()) <= 1.0
     np.testing.assert_allclose(float(drawn.mean()), 0.85, atol=0.01)
 
@@ -108,7 +108,7 @@ def test_soft_targets_change_the_binary_loss_minimiser():
 
 
 def test_instance_noise_anneals_linearly_to_zero():
-    from jaxgan import augment
+    from jaxgan import objectives
 
     std = [float(augment.instance_noise_std(jnp.array(s), 0.2, 100)) for s in (0, 50, 100, 150)]
     np.testing.assert_allclose(std, [0.2, 0.1, 0.0, 0.0], atol=1e-7)

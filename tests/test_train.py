@@ -49,8 +49,13 @@ def test_tiny_run_writes_every_output(tmp_path, arg):
 
 def test_resume_gives_same_parameters_as_uninterrupted(tmp_path):
     # Extending train.steps is allowed with constant rates (a decaying schedule pins it; the
-    # killed-run tests below resume the recipe's own cosine schedule).
+    # killed-run tests below resume the recipe's own cosine schedule). With the extensions that
+    # keep state in the players (EMA, replay buffer) and draw per example (DiffAugment, noise),
+    # on 8x8 images, through the trainer's donated step.
     c = constant_learning_rates(tiny_config())
+    c.data.update(source="synthetic", name="shapes", image_size=8, channels=1, num_examples=64)
+    c.augment.diffaugment, c.augment.instance_noise = "color,translation,cutout", 0.05
+    c.ema.decay, c.replay.size = 0.9, 2 * c.train.batch_size
     train(c, tmp_path / "straight")
     c.train.steps = 3
     train(c, tmp_path / "resumed")
