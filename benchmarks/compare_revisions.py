@@ -6,6 +6,9 @@ another name (`jaxgan_base`), both trees build each entry of benchmarks/step_thr
 their own recipes, and their timed blocks alternate: base, this tree, base, ... Prints each
 entry's median step time of both and their ratio, and optionally writes JSON.
 
+With `--costs`, it compares only what XLA compiles for each entry's step in both trees (FLOPs,
+bytes accessed, optimised HLO instructions), which needs no quiet machine.
+
 With `--recipes`, it first trains each recipe a few steps in both trees from the same seed and
 says whether the parameters and metrics are bit-identical (a refactoring should leave them so).
 
@@ -86,12 +89,24 @@ def same_numbers(base_root: Path, recipes: list[str], steps: int) -> dict:
     return out
 
 
+def compiled_cost(root: Path, package: str, spec: str) -> dict:
+    lib = importlib.import_module(f"{package}.config")
+    experiment = importlib.import_module(f"{package}.experiment")
+    exp = experiment.Experiment.build(st.config_for(spec, lib, root))
+    compiled = jax.jit(exp.make_step(), donate_argnums=0).lower(exp.abstract_state(), exp.abstract_batch()).compile()
+    cost = st.cost_of(compiled)
+    hlo = compiled.as_text()
+    return {"flops": float(cost.get("flops", float("nan"))), "bytes": float(cost.get("bytes accessed", float("nan"))),
+            "hlo_instructions": sum(1 for line in hlo.splitlines() if " = " in line)}
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--base", required=True, help="git revision to compare against")
     p.add_argument("--only", nargs="*", default=["gan2d", "dcgan28", "dcgan64", "wgan_gp64"])
     p.add_argument("--recipes", nargs="*", default=[], help="configs/ specs to check for equal numbers")
     p.add_argument("--steps", type=int, default=3, help="train steps of each --recipes check")
+    p.add_argument("--costs", action="store_true", help="compare compiled costs instead of timing")
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--json", default=None)
     args = p.parse_args()
@@ -99,6 +114,18 @@ def main() -> int:
         base_root = export(args.base, Path(tmp))
         sys.path.insert(0, str(base_root))
         numbers = same_numbers(base_root, args.recipes, args.steps)
+        if args.costs:
+            costs = {spec: {"base": compiled_cost(base_root, "jaxgan_base", spec),
+                            "new": compiled_cost(ROOT, "jaxgan", spec)} for spec in args.only}
+            print("| entry | FLOPs base / new | bytes base / new | HLO instructions base / new |\n|---|---|---|---|")
+            for spec, c in costs.items():
+                b, n = c["base"], c["new"]
+                print(f"| {spec} | {b['flops']:.4g} / {n['flops']:.4g} | {b['bytes']:.4g} / {n['bytes']:.4g} | "
+                      f"{b['hlo_instructions']} / {n['hlo_instructions']} |", flush=True)
+            if args.json:
+                Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+                Path(args.json).write_text(json.dumps({"base": args.base, "costs": costs, "numbers": numbers}, indent=2))
+            return 0
         info = st.machine()
         print(f"# {info.get('cpu', '?')}, load average {info['loadavg_at_start'][0]:.2f}", flush=True)
         pairs = {}
