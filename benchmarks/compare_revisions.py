@@ -51,10 +51,13 @@ def export(revision: str, into: Path) -> Path:
     return into
 
 
+def _modules(package: str):
+    """(config, experiment, data.pipeline) of the tree imported as `package`."""
+    return tuple(importlib.import_module(f"{package}.{name}") for name in ("config", "experiment", "data.pipeline"))
+
+
 def timed(root: Path, package: str, spec: str) -> st.TimedStep:
-    lib = importlib.import_module(f"{package}.config")
-    experiment = importlib.import_module(f"{package}.experiment")
-    pipeline = importlib.import_module(f"{package}.data.pipeline")
+    lib, experiment, pipeline = _modules(package)
     c = st.config_for(spec, lib, root)
     exp = experiment.Experiment.build(c)
     batch = next(pipeline.stack(exp.dataset.batches(c.train.batch_size), c.train.n_critic))
@@ -62,9 +65,7 @@ def timed(root: Path, package: str, spec: str) -> st.TimedStep:
 
 
 def trained(root: Path, package: str, recipe: str, steps: int) -> tuple[list, dict]:
-    lib = importlib.import_module(f"{package}.config")
-    experiment = importlib.import_module(f"{package}.experiment")
-    pipeline = importlib.import_module(f"{package}.data.pipeline")
+    lib, experiment, pipeline = _modules(package)
     c = lib.load_config_file(str(root / "configs" / recipe))
     c.train.parallel = "single"
     exp = experiment.Experiment.build(c)
@@ -90,8 +91,7 @@ def same_numbers(base_root: Path, recipes: list[str], steps: int) -> dict:
 
 
 def compiled_cost(root: Path, package: str, spec: str) -> dict:
-    lib = importlib.import_module(f"{package}.config")
-    experiment = importlib.import_module(f"{package}.experiment")
+    lib, experiment, _ = _modules(package)
     exp = experiment.Experiment.build(st.config_for(spec, lib, root))
     compiled = jax.jit(exp.make_step(), donate_argnums=0).lower(exp.abstract_state(), exp.abstract_batch()).compile()
     cost = st.cost_of(compiled)
