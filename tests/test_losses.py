@@ -108,7 +108,7 @@ def test_soft_targets_change_the_binary_loss_minimiser():
 
 
 def test_instance_noise_anneals_linearly_to_zero():
-    from jaxgan import objectives
+    from jaxgan import augment
 
     std = [float(augment.instance_noise_std(jnp.array(s), 0.2, 100)) for s in (0, 50, 100, 150)]
     np.testing.assert_allclose(std, [0.2, 0.1, 0.0, 0.0], atol=1e-7)
