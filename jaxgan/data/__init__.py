@@ -18,7 +18,7 @@ class DataError(ValueError):
 
 
 from jaxgan.config import Field, Section, boolean, choice, floats, ints, text  # noqa: E402
-from jaxgan.data import flags, folder, idx, images, synthetic, tfds, toy2d  # noqa: E402
+from jaxgan.data import flags, folder, idx, images, letters, synthetic, tfds, toy2d  # noqa: E402
 
 # source name -> (builder, dataset names it knows, or None when any name may be given)
 SOURCES = {
@@ -28,6 +28,7 @@ SOURCES = {
     "tfds": (tfds.build, None),
     "folder": (folder.build, None),
     "flags": (flags.build, None),
+    "letters": (letters.build, None),
 }
 
 # The channel counts an image source can be asked for (0 keeps the dataset's own).
@@ -43,8 +44,8 @@ def _check(c) -> list[str]:
     if bool(d.image_height) != bool(d.image_width):
         problems.append(f"data.image_height = {d.image_height}, data.image_width = {d.image_width}: "
                         "set both (any H x W), or neither and data.image_size (square)")
-    if d.source == "flags" and d.image_height != d.image_width:
-        problems.append("data.source = 'flags' renders square flags; use data.image_size")
+    if d.source in ("flags", "letters") and d.image_height != d.image_width:
+        problems.append(f"data.source = {d.source!r} renders square images; use data.image_size")
     return problems
 
 
@@ -52,7 +53,7 @@ SECTION = Section("data", {
     "source": Field("toy2d", choice(*SOURCES), "where examples come from"),
     "name": Field("grid", choice(lambda c: names(c.data.source) if c.data.source in SOURCES else None),
                   "the dataset of the source (toy2d: ring, grid, gaussian; tfds: its name)"),
-    "path": Field("", text(), "files or folder to read (idx, folder)"),
+    "path": Field("", text(), "files or folder to read (idx, folder; letters: fonts, empty = the system's)"),
     "dim": Field(2, ints(1), "toy2d: dimensions of the points"),
     "sigma": Field(0.0, floats(0.0), "toy2d: std of each mode (0: the named distribution's default)"),
     "distribution_seed": Field(0, ints(0), "toy2d gaussian: picks the distribution; synthetic: picks the images"),
@@ -74,7 +75,8 @@ SECTION = Section("data", {
     "load_full": Field(True, boolean(), "decode the whole dataset into memory up front (False: read as needed)"),
     "max_bad_fraction": Field(0.1, floats(0.0, 1.0), "share of unreadable files skipped before a folder is refused"),
     "workers": Field(0, ints(0), "image decoding workers (0: the source's default)"),
-    "cache_dir": Field("", text(), "flags: where rendered flags are cached (empty: ~/.cache/jaxgan)"),
+    "cache_dir": Field("", text(), "flags, letters: where rendered images are cached (empty: ~/.cache/jaxgan)"),
+    "characters": Field("upper", choice(*letters.CHARACTERS), "letters: the characters rendered, e.g. upper+lower+digits"),
 }, check=_check)
 
 
