@@ -3,9 +3,11 @@ vs fake, classifies every image it sees; both nets also minimise that class loss
 
     python launch.py --config=configs/acgan.py:fashion_mnist --workdir=runs/acgan_fashion_mnist
     python launch.py --config=configs/acgan.py:pokemon --config.data.path=DIR --workdir=runs/acgan_pokemon
+    python launch.py --config=configs/acgan.py:letters --workdir=runs/acgan_letters
 
 Arguments: fashion_mnist (default), mnist, rps, pokemon (a folder with one subfolder per
-class); append `,tiny` for a seconds-long smoke run on synthetic labelled images.
+class), letters (A-Z rendered from the system's fonts at 32x32: seed 000's conditional wish);
+append `,tiny` for a seconds-long smoke run on synthetic labelled images.
 """
 from jaxgan import recipes
 

@@ -5,21 +5,27 @@ and 004 ("cv" on MNIST and flags).
     python launch.py --config=configs/dcgan.py:fashion_mnist --workdir=runs/dcgan_fashion_mnist
     python launch.py --config=configs/dcgan.py:pokemon --config.data.path=DIR --workdir=runs/dcgan_pokemon
     python launch.py --config=configs/dcgan.py:rps --workdir=runs/dcgan_rps
+    python launch.py --config=configs/dcgan.py:letters,cond --workdir=runs/dcgan_cond_letters
 
-Arguments: fashion_mnist (default), mnist, pokemon, rps, flags32, flags64; append `,tiny` for a
-seconds-long smoke run on synthetic images of the same shape.
+Arguments: fashion_mnist (default), mnist, pokemon, rps, flags32, flags64, letters; append
+`,cond` on a labelled dataset (letters, mnist, fashion_mnist, rps) for the conditional DCGAN
+(one-hot labels into the generator, a projection critic: Miyato & Koyama 2018), and `,tiny` for
+a seconds-long smoke run on synthetic images of the same shape.
 """
 from jaxgan import recipes
 
 
 def get_config(arg: str = "fashion_mnist"):
     dataset, options = recipes.parse(arg, "fashion_mnist")
-    c = recipes.image_config("dcgan", dataset)
+    cond = "cond" in options
+    if cond and not recipes.CLASSES[dataset]:
+        raise ValueError(f"configs/dcgan.py:{arg}: {dataset} has no classes; drop 'cond'")
+    c = recipes.image_config("dcgan_cond" if cond else "dcgan", dataset, labels=cond)
     c.model.z_dim = 100
     c.model.latent = "normal"
     # pytorch/examples DCGAN: ReLU generator, LeakyReLU(0.2) critic, batch norm (none on the
     # critic's input block), N(0, 0.02) weights, Adam 2e-4 with beta1 = 0.5.
-    recipes.dcgan_networks(c)
+    recipes.dcgan_networks(c, **({"conditioning": "projection"} if cond else {}))
     c.loss.name = "non_saturating"
     c.optimizer.generator.update(lr=2e-4, b1=0.5, b2=0.999)
     c.optimizer.critic.update(lr=2e-4, b1=0.5, b2=0.999)

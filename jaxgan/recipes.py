@@ -17,13 +17,15 @@ DATASETS = {
     "rps": dict(source="tfds", name="rock_paper_scissors"),  # seed 003, 300x300x3
     "flags32": dict(source="flags", name="flags", image_size=32, channels=4),  # seed 004, RGBA
     "flags64": dict(source="flags", name="flags", image_size=64, channels=4),
+    # A-Z rendered from the system's fonts (docs/datasets.md lists the Debian packages)
+    "letters": dict(source="letters", name="letters", image_size=32, channels=1),
 }
 
 # The image shape of each preset, for `tiny` runs on synthetic data of the same shape.
 SHAPES = {"mnist": (28, 1), "fashion_mnist": (28, 1), "pokemon": (64, 3), "initials": (64, 1),
-          "rps": (300, 3), "flags32": (32, 4), "flags64": (64, 4)}
+          "rps": (300, 3), "flags32": (32, 4), "flags64": (64, 4), "letters": (32, 1)}
 CLASSES = {"mnist": 10, "fashion_mnist": 10, "rps": 3, "pokemon": 0, "initials": 0,
-           "flags32": 0, "flags64": 0}
+           "flags32": 0, "flags64": 0, "letters": 26}
 
 
 def parse(arg: str, default: str) -> tuple[str, set[str]]:
