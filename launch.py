@@ -8,6 +8,10 @@
 
 Tools that describe a dataset rather than a run (the real-data FID floor, pytorch-fid statistics)
 are `python -m jaxgan.evaluate_cli`; comparison reports are `python -m jaxgan.report`.
+
+Exit codes (docs/running.md#guarantees): 0 done; 2 a mistake to fix (flags, config, workdir,
+data, checkpoints), one line on stderr saying what and what to do; 3 training diverged (non-finite
+losses, parameters or samples); 128+N stopped by signal N after saving; 1 a bug (a traceback).
 """
 import json
 import os
@@ -36,30 +40,86 @@ _OUTPUT = flags.DEFINE_string("output", None, "Where --mode=sample writes: FILE.
                               "folder for PNG files (image runs).")
 
 
+USAGE_ERROR, DIVERGED = 2, 3
+_CONFIG_GIVEN = [False]  # whether the last parsed command line named a config
+
+
+class _ConfigParser(flags.ArgumentParser):
+    """--config through jaxgan's loader: recipe files and runs' config.json, clear errors."""
+
+    def parse(self, path):
+        from jaxgan.config import load_config_file
+
+        config = load_config_file(path)
+        config.lock()
+        return config
+
+    def flag_type(self):
+        return "config object"
+
+
+flags.FLAGS["config"].parser = _ConfigParser()
+
+
+def _fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(USAGE_ERROR)
+
+
 def parse_flags(argv):
-    """absl flag parsing, with one-line messages instead of tracebacks for config mistakes."""
+    """absl flag parsing, with one-line messages instead of tracebacks for every mistake.
+
+    Parsing again in one process (tests call `run`) starts from the defaults; --config is
+    always given to absl so that its --config.* overrides are read from this `argv`."""
     from jaxgan.config import check_overrides, load_config_file
 
-    spec = _DEFAULT_CONFIG
+    for a in argv[1:]:
+        try:
+            a.encode("utf-8")
+        except UnicodeEncodeError:
+            _fail(f"argument {a.encode('utf-8', 'surrogateescape')!r} is not valid UTF-8 text; use "
+                  "paths and values made of UTF-8 characters (rename the folder or file)")
+    spec, given = _DEFAULT_CONFIG, False
     for i, a in enumerate(argv):  # the last --config wins, as in absl
         if a.startswith("--config="):
-            spec = a.split("=", 1)[1]
+            spec, given = a.split("=", 1)[1], True
         elif a == "--config" and i + 1 < len(argv):
-            spec = argv[i + 1]
+            spec, given = argv[i + 1], True
+    _CONFIG_GIVEN[0] = given or any(a.startswith("--config.") for a in argv)
+    if not given:
+        argv = [argv[0], f"--config={spec}", *argv[1:]]
+    FLAGS = flags.FLAGS
+    FLAGS.unparse_flags()
+    for name in [n for n in FLAGS if n.startswith("config.")]:
+        delattr(FLAGS, name)
+    FLAGS["config"]._sys_argv = argv  # ml_collections reads the overrides from here
     try:
         check_overrides(load_config_file(spec), [a for a in argv if a.startswith("--config.")])
-        return flags.FLAGS(argv)
+        return FLAGS(argv)
     except (flags.Error, OSError, ValueError, TypeError, KeyError, AttributeError) as e:
-        sys.exit(f"error: {e}")
+        _fail(str(e).splitlines()[0] if str(e).strip() else type(e).__name__)
+
+
+def run(argv) -> int:
+    """`python launch.py ...` in this process (for tests): the exit code; the messages on stderr."""
+    try:
+        return main(parse_flags(list(argv)))
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else 1
 
 
 def main(argv):
     if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+        print(f"error: unexpected arguments {argv[1:]}: flags are --name=value (see --help)", file=sys.stderr)
+        return USAGE_ERROR
+    if _MODE.value != "train" and _CONFIG_GIVEN[0]:
+        print(f"error: --mode={_MODE.value} uses the run's saved config; --config and --config.* do "
+              "not apply (give only --workdir and the sample/eval flags)", file=sys.stderr)
+        return USAGE_ERROR
     from jaxgan import config as config_lib, evaluate, monitor, sample, train  # after flag parsing
     from jaxgan.checkpoint import CheckpointError
     from jaxgan.data import DataError
-    from jaxgan.workdir import RunError
+    from jaxgan.workdir import Diverged, RunError
 
     monitor.quiet_library_logs()
 
@@ -86,9 +146,12 @@ def main(argv):
                                        checkpoint=_CHECKPOINT.value)
             print(json.dumps(result, indent=2))
         return 0
+    except Diverged as e:
+        print(f"error: {e}", file=sys.stderr)
+        return DIVERGED
     except (config_lib.ConfigError, RunError, CheckpointError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return USAGE_ERROR
     except train.Interrupted as e:
         print(str(e), file=sys.stderr)
         return 128 + e.signum

@@ -36,7 +36,7 @@ import orbax.checkpoint as ocp
 from jax.sharding import AbstractMesh, NamedSharding, SingleDeviceSharding
 
 from jaxgan.config import ALL, Field, Section, boolean, ints
-from jaxgan.workdir import atomic_write_text, json_default
+from jaxgan.workdir import Diverged, atomic_write_text, diverged_advice, json_default
 
 SECTION = Section("checkpoint", {
     "every_steps": Field(2_000, ints(1), "steps between checkpoints"),
@@ -69,16 +69,26 @@ def _leaf_info(tree) -> dict[str, tuple[str, tuple[int, ...]]]:
     return info
 
 
-def _digests(tree) -> dict[str, dict[str, Any]]:
-    """keypath -> {dtype, shape, sha256 of dtype+shape+bytes}. Copies each leaf to the host."""
-    out = {}
+def _digests(tree, *, finite: bool = False) -> dict[str, dict[str, Any]]:
+    """keypath -> {dtype, shape, sha256 of dtype+shape+bytes}. Copies each leaf to the host;
+    with `finite`, raises Diverged naming the leaves that hold NaN or inf."""
+    out, bad = {}, []
     for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
         arr = np.asarray(leaf)
+        if finite and np.issubdtype(arr.dtype, np.inexact) and not np.isfinite(arr).all():
+            bad.append(jax.tree_util.keystr(path))
         h = hashlib.sha256(f"{arr.dtype}{arr.shape}".encode())
         h.update(np.ascontiguousarray(arr).reshape(-1).view(np.uint8))  # (it makes 0-d arrays 1-d)
         out[jax.tree_util.keystr(path)] = {
             "dtype": str(arr.dtype), "shape": list(arr.shape), "sha256": h.hexdigest()}
+    if bad:
+        raise Diverged(f"the state has non-finite values in {len(bad)} arrays (e.g. {bad[:2]})")
     return out
+
+
+def _meta_digest(meta: dict) -> str:
+    """sha256 of the meta as JSON: what a JSON round trip keeps, so a restored meta matches."""
+    return hashlib.sha256(json.dumps(meta, sort_keys=True, default=json_default).encode()).hexdigest()
 
 
 def _restore_target(abstract_state):
@@ -164,7 +174,12 @@ class Checkpointer:
             return
         _leaf_info(state)  # rejects typed PRNG keys with a clear message
         json.dumps(meta)  # fail here with a TypeError, not later in orbax's background thread
-        digests = {"version": _DIGEST_VERSION, "leaves": _digests(state)}
+        try:
+            leaves = _digests(state, finite=True)
+        except Diverged as e:
+            raise Diverged(f"step {step} not saved: {e}; "
+                           + diverged_advice(self.directory, self._mgr.latest_step())) from None
+        digests = {"version": _DIGEST_VERSION, "leaves": leaves, "meta_sha256": _meta_digest(meta)}
         saved = self._mgr.save(step, args=ocp.args.Composite(
             state=ocp.args.StandardSave(state),
             meta=ocp.args.JsonSave(meta),
@@ -173,13 +188,14 @@ class Checkpointer:
             log.warning("orbax did not save step %d in %s (latest step is %s; steps must increase)",
                         step, self.directory, self._mgr.latest_step())
 
-    def restore_latest(self, abstract_state):
+    def restore_latest(self, abstract_state, *, move_damaged: bool = True):
         """Returns `(state, meta, step)` from the newest intact step, or None if there is none.
 
         `abstract_state` is `jax.eval_shape` of the state; its shardings are used when present.
-        Damaged steps (restore fails, or content differs from the stored digests) are skipped
-        with a warning and moved to `checkpoints_damaged/` once an intact step is found. If no
-        step is intact nothing is moved, so a rerun cannot silently start from scratch.
+        Damaged steps (a file missing or unreadable, or content, meta included, differing from
+        the stored digests) are skipped with a warning and, with `move_damaged` (the trainer,
+        which holds the workdir alone), moved to `checkpoints_damaged/` once an intact step is
+        found. If no step is intact nothing is moved, so a rerun cannot silently start over.
         """
         self.wait()
         self._mgr.reload()
@@ -196,7 +212,7 @@ class Checkpointer:
                 log.warning("checkpoint step %d in %s is damaged, skipping it: %s", step, self.directory, e)
                 damaged.append((step, str(e)))
                 continue
-            for bad_step, _ in damaged:
+            for bad_step, _ in damaged if move_damaged else ():
                 dest = self._quarantine(bad_step)
                 log.warning("moved damaged checkpoint step %d to %s", bad_step, dest)
             if damaged:
@@ -233,6 +249,8 @@ class Checkpointer:
             raise _Damaged(f"orbax could not restore it ({_short(e)})") from e
         if not isinstance(out["meta"], dict):
             raise _Damaged("meta item missing")
+        if "meta_sha256" in record["digests"] and _meta_digest(out["meta"]) != record["digests"]["meta_sha256"]:
+            raise _Damaged("meta differs from its saved sha256")
         actual = _digests(out["state"])
         wrong = [k for k, v in leaves.items() if actual[k]["sha256"] != v["sha256"]]
         if wrong:
@@ -250,6 +268,35 @@ class Checkpointer:
         shutil.move(str(self.directory / str(step)), str(dest))
         return dest
 
+    def newest_meta(self) -> tuple[dict, int] | None:
+        """`(meta, step)` of the newest step whose meta reads and matches its digest (the config
+        a resume is checked against); None when there is no step. Arrays are not read, so the
+        step's state may still turn out damaged: `restore_latest` checks it."""
+        self.wait()
+        self._mgr.reload()
+        steps = sorted(self._mgr.all_steps(), reverse=True)
+        for step in steps:
+            try:
+                out = self._mgr.restore(step, args=ocp.args.Composite(
+                    meta=ocp.args.JsonRestore(), digests=ocp.args.JsonRestore()))
+                meta, record = out["meta"], out["digests"]
+                ok = isinstance(meta, dict) and isinstance(record, dict) and (
+                    "meta_sha256" not in record or _meta_digest(meta) == record["meta_sha256"])
+            except Exception as e:  # noqa: BLE001 - any failure to read: a damaged step
+                ok, why = False, _short(e)
+            else:
+                why = "meta differs from its saved sha256"
+            if ok:
+                return meta, step
+            log.warning("checkpoint step %d in %s is damaged (%s); using an earlier step", step,
+                        self.directory, why)
+        if steps:
+            raise CheckpointError(
+                f"no checkpoint in {self.directory} has a readable meta (steps {steps}); nothing was "
+                "moved or deleted. Inspect the files there; to start the run over, move that "
+                "directory aside (e.g. `mv checkpoints checkpoints.bad`) and rerun")
+        return None
+
     def read_meta(self, step: int | None = None) -> dict | None:
         """Meta of `step` (latest if None) without reading arrays; None if the step is absent."""
         self.wait()
@@ -260,8 +307,9 @@ class Checkpointer:
             return self._mgr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
         except Exception as e:  # noqa: BLE001
             raise CheckpointError(
-                f"cannot read meta of checkpoint step {step} in {self.directory} ({_short(e)}); "
-                "restore_latest() skips and moves damaged steps") from e
+                f"cannot read the meta of checkpoint step {step} in {self.directory} ({_short(e)}): "
+                "the step is damaged. Rerunning the training skips it (and moves it to "
+                "checkpoints_damaged/); or move it aside yourself") from None
 
     def wait(self) -> None:
         """Blocks until every async save is committed (renamed from its tmp directory)."""
@@ -327,17 +375,21 @@ class BestKeeper:
                     and record.get("value", np.inf) <= value):
                 return False
         # Write the new best beside the old one, then swap, so a crash never leaves no best at all.
-        tmp = self.workdir / (BEST_DIR + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        with Checkpointer(tmp, max_to_keep=1, async_save=False) as ckpt:
-            ckpt.save(step, state, meta)
-        atomic_write_text(tmp / "best.json", json.dumps(
-            {"step": step, "metric": key, "value": value, "protocol": protocol}, indent=2) + "\n")
-        old = self.workdir / (BEST_DIR + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        if self.directory.exists():
-            os.replace(self.directory, old)
-        os.replace(tmp, self.directory)
-        shutil.rmtree(old, ignore_errors=True)
+        # Temporary folders of names no one else uses (tempfile), removed if anything fails.
+        tmp = Path(tempfile.mkdtemp(dir=self.workdir, prefix=f".{BEST_DIR}.", suffix=".tmp"))
+        old = None
+        try:
+            with Checkpointer(tmp, max_to_keep=1, async_save=False) as ckpt:
+                ckpt.save(step, state, meta)
+            atomic_write_text(tmp / "best.json", json.dumps(
+                {"step": step, "metric": key, "value": value, "protocol": protocol}, indent=2) + "\n")
+            if self.directory.exists():
+                old = Path(tempfile.mkdtemp(dir=self.workdir, prefix=f".{BEST_DIR}.", suffix=".old"))
+                os.replace(self.directory, old)
+            os.replace(tmp, self.directory)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
         log.info("Best checkpoint so far by %s = %.4f: step %d (%s)", key, value, step, self.directory)
         return True

@@ -287,6 +287,8 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
         for section in sections():
             if section.check is not None:
                 problems += section.check(config)
+    if len(problems) == 1:
+        raise ConfigError(f"invalid config: {problems[0]}")
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
     return config
@@ -323,15 +325,55 @@ def incompatible_keys(saved: dict, current: dict) -> list[str]:
 # Loading
 
 def load_config_file(spec: str) -> ml_collections.ConfigDict:
-    """`get_config(arg)` of a config file given as 'path/to/file.py[:arg]' (as --config takes)."""
+    """`get_config(arg)` of a config file given as 'path/to/file.py[:arg]' (as --config takes),
+    or a run's saved config.json. Every way a file can be wrong is a one-line ConfigError."""
     path, _, arg = spec.partition(":")
+    if path.endswith(".json") and os.path.isfile(path):
+        return _load_saved(path)
+    if os.path.isdir(path):
+        raise ConfigError(f"--config={path!r} is a folder; give a config file in it, e.g. "
+                          "configs/gan2d.py (or a run's config.json)")
     if not os.path.isfile(path):
         raise ConfigError(f"config file {path!r} not found (paths are relative to the current "
                           "directory; the recipes are in configs/)")
     module_spec = importlib.util.spec_from_file_location("_jaxgan_config", path)
     module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return module.get_config(arg) if arg else module.get_config()
+    try:
+        module_spec.loader.exec_module(module)
+    except SyntaxError as e:
+        raise ConfigError(f"config file {path!r} line {e.lineno}: SyntaxError: {e.msg}; fix the "
+                          "file") from None
+    except Exception as e:  # noqa: BLE001 - whatever the file does wrong, say where
+        raise ConfigError(f"config file {path!r} failed to load ({type(e).__name__}: "
+                          f"{str(e).splitlines()[0] if str(e) else ''}); fix the file") from None
+    if not callable(getattr(module, "get_config", None)):
+        raise ConfigError(f"config file {path!r} defines no get_config(); a config file defines "
+                          "get_config(arg=None) returning a ConfigDict (see configs/gan2d.py)")
+    try:
+        config = module.get_config(arg) if arg else module.get_config()
+    except Exception as e:  # noqa: BLE001
+        what = f"get_config({arg!r})" if arg else "get_config()"
+        raise ConfigError(f"{what} of {path!r} failed ({type(e).__name__}: "
+                          f"{str(e).splitlines()[0] if str(e) else ''}); the file's docstring lists "
+                          "its arguments") from None
+    if not isinstance(config, ml_collections.ConfigDict):
+        raise ConfigError(f"get_config() of {path!r} returned {type(config).__name__}, not a "
+                          "ConfigDict; start it from jaxgan.config.base_config()")
+    return config
+
+
+def _load_saved(path: str) -> ml_collections.ConfigDict:
+    """A run's config.json, with keys added since it was saved set to their defaults."""
+    from jaxgan.experiment import saved_config  # imports the model code: only when needed
+
+    try:
+        saved = json.loads(open(path, encoding="utf-8").read())
+        if not isinstance(saved, dict) or not {"train", "model", "data"} <= set(saved):
+            raise ValueError("not a JSON object with train, model and data sections")
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        raise ConfigError(f"--config={path!r} is not a run's config.json ({type(e).__name__}: "
+                          f"{str(e)[:100]}); give a config file such as configs/gan2d.py") from None
+    return saved_config(saved)
 
 
 def check_overrides(config: ml_collections.ConfigDict, overrides: Sequence[str]) -> None:

@@ -25,7 +25,7 @@ from jaxgan.config import ALL, Field, Section, boolean, choice, ints, text
 from jaxgan.experiment import EVAL_STREAM, Experiment, restore_run, saved_config
 from jaxgan.metrics import classes, feature_policy, frechet, inception_score, kid, mode_coverage
 from jaxgan.metrics import precision_recall
-from jaxgan.workdir import RunError, atomic_write_text, json_default
+from jaxgan.workdir import RunError, atomic_write_text, json_default, new_output, reading
 
 # Image metrics compare generated and real samples in the feature space of a domain classifier
 # and/or pytorch-fid's Inception; 2D data gets mode coverage instead.
@@ -121,10 +121,14 @@ def eval_labels(exp: Experiment, n: int) -> np.ndarray | None:
 
 def evaluate_state(exp: Experiment, state) -> EvalResult:
     """The metrics that apply to the run's data, on `config.eval.num_samples` samples drawn
-    from a fixed latent batch (so changes between evaluations come from the model)."""
+    from a fixed latent batch (so changes between evaluations come from the model). Samples
+    that are not finite raise `Diverged` (no metric of them means anything)."""
+    from jaxgan.sample import check_finite
+
     n = exp.config.eval.num_samples
     if exp.dataset.kind == "points":
         samples = exp.generate(state, exp.latents(EVAL_STREAM, n))
+        check_finite(samples, int(state.step), "this run")
         return EvalResult(mode_coverage.evaluate_points(samples, exp.dataset),
                           {"generated": {"num": n, "weights": exp.sampling_weights(state)},
                            "mode_coverage": mode_coverage.PROTOCOL})
@@ -133,20 +137,32 @@ def evaluate_state(exp: Experiment, state) -> EvalResult:
         return EvalResult({}, {"features": "none"})
     labels = eval_labels(exp, n)
     images = exp.generate(state, exp.latents(EVAL_STREAM, n), labels)
+    check_finite(images, int(state.step), "this run")
     return ev.measure(images, labels, generated=f"generator ({exp.sampling_weights(state)}), fixed eval "
                       f"latents (stream {EVAL_STREAM})" + (", classes in turn" if labels is not None else ""))
 
 
-def write_eval(workdir: Path, step: int, metrics: dict) -> Path:
-    """<workdir>/eval/step_N.json: the metrics of step N with their protocol."""
+def write_eval(workdir: Path, step: int, metrics: dict, prefix: str = "step") -> Path:
+    """<workdir>/eval/step_N.json: the metrics of step N with their protocol (the trainer's,
+    replaced when a resumed run evaluates step N again). Any other `prefix` (`--mode=eval`'s
+    eval_step_N.json, best_step_N.json) never replaces a file: a later one is <name>-2.json, ..."""
     out_dir = Path(workdir) / "eval"
     out_dir.mkdir(exist_ok=True)
-    path = out_dir / f"step_{step:09d}.json"
     record = {"step": step, **metrics}
     protocol = getattr(metrics, "protocol", None)
     if protocol:
         record["protocol"] = protocol
-    atomic_write_text(path, json.dumps(record, indent=2, default=json_default) + "\n")
+    text = json.dumps(record, indent=2, default=json_default) + "\n"
+    path = out_dir / f"{prefix}_{step:09d}.json"
+    if prefix == "step":
+        atomic_write_text(path, text)
+        return path
+    n = 1
+    while path.exists():
+        n += 1
+        path = out_dir / f"{prefix}_{step:09d}-{n}.json"
+    with new_output(path) as tmp:
+        tmp.write_text(text)
     return path
 
 
@@ -162,8 +178,12 @@ def _restore(workdir: Path, checkpoint: str):
         raise RunError(f"no best checkpoint in {str(best)!r}: it is kept when eval.every_steps > 0 "
                        "and the run's evaluation has a FID (eval.features != 'none')")
     with checkpoint_lib.Checkpointer(best) as ckpt:
-        exp = Experiment.build(saved_config(ckpt.read_meta()["config"]))
-        restored = ckpt.restore_latest(exp.abstract_state())
+        newest = ckpt.newest_meta()
+        if newest is None:
+            raise RunError(f"the best checkpoint in {str(best)!r} is missing; evaluate "
+                           "--checkpoint=latest or train on")
+        exp = Experiment.build(saved_config(newest[0]["config"]))
+        restored = ckpt.restore_latest(exp.abstract_state(), move_damaged=False)
     state, _, step = restored
     return exp, state, step
 
@@ -171,17 +191,20 @@ def _restore(workdir: Path, checkpoint: str):
 def evaluate(workdir: str | Path, num_samples: int | None = None, checkpoint: str = "latest",
              overrides: dict | None = None) -> dict:
     """Evaluate the latest intact (or the best) checkpoint of `workdir`; save the metrics as
-    eval/step_N.json (eval/best_step_N.json for the best) and return them with their protocol."""
-    exp, state, step = _restore(Path(workdir), checkpoint)
-    with exp.config.unlocked():
-        if num_samples:
-            exp.config.eval.num_samples = num_samples
-        for k, v in (overrides or {}).items():
-            exp.config.eval[k] = v
-    metrics = evaluate_state(exp, state)
-    path = write_eval(Path(workdir), step, metrics)
-    if checkpoint == "best":
-        path = path.rename(path.with_name(f"best_{path.name}"))
+    eval/eval_step_N.json (eval/best_step_N.json for the best; never replacing the training's
+    eval/step_N.json or an earlier evaluation) and return them with their protocol."""
+    if num_samples is not None and num_samples < 2:
+        raise RunError(f"--num_samples={num_samples}: an evaluation needs >= 2 samples (omit it "
+                       "to use the run's eval.num_samples)")
+    with reading(workdir, "eval"):
+        exp, state, step = _restore(Path(workdir), checkpoint)
+        with exp.config.unlocked():
+            if num_samples:
+                exp.config.eval.num_samples = num_samples
+            for k, v in (overrides or {}).items():
+                exp.config.eval[k] = v
+        metrics = evaluate_state(exp, state)
+        path = write_eval(Path(workdir), step, metrics, prefix="best_step" if checkpoint == "best" else "eval_step")
     logging.info("Evaluation of step %d written to %s", step, path)
     return {"step": step, **metrics, "protocol": metrics.protocol}
 

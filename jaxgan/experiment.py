@@ -153,11 +153,12 @@ def restore_run(workdir: str | os.PathLike) -> tuple[Experiment, Any, int]:
         raise RunError(f"no checkpoints in {str(path)!r}; train first with "
                        f"`python launch.py --config=... --workdir={path}`")
     with Checkpointer(path / "checkpoints") as ckpt:
-        meta = ckpt.read_meta()
-        if meta is None:
+        newest = ckpt.newest_meta()  # of the newest step whose meta is intact
+        if newest is None:
             raise RunError(f"no checkpoints in {str(path / 'checkpoints')!r}; train first")
-        exp = Experiment.build(saved_config(meta["config"]))
-        restored = ckpt.restore_latest(exp.abstract_state())
+        exp = Experiment.build(saved_config(newest[0]["config"]))
+        # Read only: damaged steps are skipped here and moved by the next training run.
+        restored = ckpt.restore_latest(exp.abstract_state(), move_damaged=False)
     if restored is None:
         raise RunError(f"no intact checkpoint in {str(path / 'checkpoints')!r}")
     state, _, step = restored

@@ -22,9 +22,9 @@ run each seed has its own hooks, and its view selects that seed's part of the st
 (`jaxgan/seeds.py`); a hook never knows how many seeds there are. What a hook writes to (its
 experiment, directory, checkpointer, metric writer) it gets when it is built.
 
-So a new behaviour is one small class: a non-finite-loss guard is a `Hook(every_steps=1)` whose
-`fire` raises when `view.metrics` holds a NaN; a workdir lock takes the lock when it is built and
-releases it in `close`.
+So a new behaviour is one small class: the non-finite guard (`NonFiniteGuard`) is a
+`Hook(every_steps=1)` whose `fire` raises when `view.metrics` holds a NaN. What must hold before
+any hook exists (the workdir lock, the cleanup of a failed start) is `jaxgan.workdir.claim`.
 """
 from __future__ import annotations
 
@@ -41,6 +41,10 @@ from clu import periodic_actions
 from jaxgan import monitor, report, snapshots, viz
 from jaxgan.checkpoint import BestKeeper, Checkpointer
 from jaxgan.evaluate import evaluate_state, write_eval
+from jaxgan.workdir import Diverged, diverged_advice
+
+# Losses beyond this size are finite but no longer training (a diverging run reaches 1e32).
+_HUGE = 1e8
 
 
 class Tick:
@@ -129,6 +133,31 @@ def close_all(hooks: Sequence[tuple[Hook, View]], step: int, error: BaseExceptio
     return first
 
 
+class NonFiniteGuard(Hook):
+    """Stops the run at the first step whose metrics (losses, penalties) are not finite, with a
+    message naming them and the last finite checkpoint; warns once when a loss grows beyond
+    1e8. The state is checked where it is copied to the host anyway: `Checkpointer.save`
+    refuses a non-finite state, so no such checkpoint is ever written."""
+
+    def __init__(self, ckpt: Checkpointer | None, workdir: Path):
+        super().__init__(1)
+        self.ckpt, self.workdir, self.warned = ckpt, workdir, False
+
+    def fire(self, step: int, view: View) -> None:
+        values = {k: np.asarray(v, np.float64) for k, v in (view.metrics or {}).items()}
+        bad = {k: v for k, v in values.items() if not np.all(np.isfinite(v))}
+        if bad:
+            latest = self.ckpt.latest_step() if self.ckpt is not None else None
+            named = ", ".join(f"{k} = {v.tolist()}" for k, v in list(bad.items())[:3])
+            raise Diverged(f"training diverged at step {step} in {str(self.workdir)!r} ({named}); "
+                           + diverged_advice(self.ckpt.directory if self.ckpt else None, latest))
+        huge = {k: float(np.max(np.abs(v))) for k, v in values.items() if np.max(np.abs(v), initial=0) > _HUGE}
+        if huge and not self.warned:
+            self.warned = True
+            logging.warning("step %d: %s beyond %g: training is probably diverging (lower the "
+                            "learning rates)", step, ", ".join(f"|{k}| = {v:.3g}" for k, v in huge.items()), _HUGE)
+
+
 class LogScalars(Hook):
     """The step's metrics and steps/s to `writer` (console, TensorBoard, metrics.jsonl) every
     `every_steps` and at the last step; at the end, the loss curves to `plot` (losses.png)."""
@@ -184,8 +213,12 @@ class SaveCheckpoint(Hook):
 
     def close(self, step: int, view: View, error: BaseException | None) -> None:
         try:
-            if view.alive:
+            if view.alive and not isinstance(error, Diverged):
                 self.fire(step, view)
+        except Diverged as e:
+            if error is None:
+                raise
+            logging.warning("not saving the final state at step %d: %s", step, e)
         except Exception:
             if error is None:
                 raise
@@ -236,7 +269,7 @@ class Snapshots(Hook):
         self.writer.write_images(step, {"samples": picture[None]})
 
     def close(self, step: int, view: View, error: BaseException | None) -> None:
-        if step > self.start and step % self.every_steps and view.alive:
+        if step > self.start and step % self.every_steps and view.alive and not isinstance(error, Diverged):
             self.fire(step, view)
         snapshots.finish(self.exp, self.workdir)
 

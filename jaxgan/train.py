@@ -32,7 +32,8 @@ from jaxgan.checkpoint import BestKeeper, Checkpointer
 from jaxgan.config import Field, Section, boolean, choice, ints
 from jaxgan.data import pipeline
 from jaxgan.experiment import Experiment
-from jaxgan.workdir import RunError, atomic_write_text, check_layout, prepare_workdir, seed_workdir
+from jaxgan.workdir import (RunError, atomic_write_text, claim, lock, prepare_workdir, seed_workdir,
+                            trim_history)
 
 PARALLEL_MODES = ("auto", "single", "mesh", "pmap")
 SEEDS_STEPS = ("auto", "vmap", "loop")
@@ -140,6 +141,18 @@ def _loop(executor: parallel.Executor, state, batches, hook_sets: list[HookSet],
     return step
 
 
+class _Started(hooks.Hook):
+    """Marks the claim on the workdir as used once a step has run: from then on a failure keeps
+    what the run wrote (only a start that fails before its first step is undone)."""
+
+    def __init__(self, claimed):
+        super().__init__(1)
+        self.claimed = claimed
+
+    def fire(self, step: int, view: hooks.View) -> None:
+        self.claimed.fresh = False
+
+
 @dataclasses.dataclass
 class _Run:
     """One seed's run: its experiment, its directory, and its checkpoints (None on the
@@ -155,16 +168,16 @@ def _meta(config: ml_collections.ConfigDict, step: int) -> dict:
 
 
 def _check_compatible(ckpt: Checkpointer, config: ml_collections.ConfigDict, workdir: Path) -> None:
-    saved = ckpt.read_meta()
-    if not saved:
+    newest = ckpt.newest_meta()
+    if newest is None:
         return
-    diffs = config_lib.incompatible_keys(saved["config"], config.to_dict())
+    diffs = config_lib.incompatible_keys(newest[0]["config"], config.to_dict())
     if diffs:
+        more = f" (+{len(diffs) - 3} more)" if len(diffs) > 3 else ""
         raise RunError(
-            f"workdir {str(workdir)!r} holds checkpoints of a run with a different config:\n  "
-            + "\n  ".join(diffs)
-            + "\nNothing was changed. Resume with the same config (the saved one is in "
-            f"{workdir / 'config.json'}), or use a new --workdir for the new config.")
+            f"workdir {str(workdir)!r} holds checkpoints of a run with a different config ("
+            + "; ".join(diffs[:3]) + more + "); nothing was changed. Resume with the same config "
+            f"(the saved one is {str(workdir / 'config.json')!r}), or use a new --workdir for the new config")
 
 
 def _restore_or_init(run: _Run):
@@ -192,7 +205,8 @@ def _run_hooks(run: _Run, writer, start: int) -> tuple[list[hooks.Hook], hooks.E
     meta = lambda step: _meta(c, step)
     evaluate = hooks.Evaluate(run.exp, run.workdir, writer, BestKeeper(run.workdir, c.eval.best_metric),
                               meta, c.eval.every_steps)
-    run_hooks = [hooks.LogScalars(writer, c.train.log_every_steps, c.train.steps, start,
+    run_hooks = [hooks.NonFiniteGuard(run.ckpt, run.workdir),
+                 hooks.LogScalars(writer, c.train.log_every_steps, c.train.steps, start,
                                   plot=run.workdir / "losses.png"),
                  hooks.SaveCheckpoint(run.ckpt, meta, c.checkpoint.every_steps, start),
                  evaluate]
@@ -203,17 +217,33 @@ def _run_hooks(run: _Run, writer, start: int) -> tuple[list[hooks.Hook], hooks.E
 
 def train(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
     """Train (or resume) the run described by `config` in `workdir`; return the final metrics
-    (with `num_seeds` > 1: their mean over the seeds, all of them in <workdir>/seeds.json)."""
+    (with `num_seeds` > 1: their mean over the seeds, all of them in <workdir>/seeds.json).
+
+    Everything that can refuse the run (config, data, models, batch split) is checked before
+    the workdir is touched; then the workdir is claimed (`workdir.claim`: created, locked
+    against a second process, and cleaned up if the run fails before its first step)."""
     config_lib.validate(config)
     primary = jax.process_index() == 0
-    workdir = prepare_workdir(workdir) if primary else Path(workdir).expanduser()
-    if primary:
-        check_layout(workdir, config.num_seeds)
     exps = _experiments(config)
+    c = config
+    group = seeds.group(c, exps[0].make_step, len(exps))
+    try:
+        parallel.check_batch(c.train.batch_size, group.executor.num_devices, c.model.critic.get("pack", 1))
+    except ValueError as e:
+        raise RunError(str(e)) from None
+    workdir = Path(workdir).expanduser()
+    with contextlib.ExitStack() as stack:
+        claimed = stack.enter_context(claim(workdir, config.num_seeds)) if primary else None
+        return _train(config, workdir, exps, group, primary, claimed, stack)
+
+
+def _train(config, workdir: Path, exps: list[Experiment], group, primary: bool, claimed, outer) -> dict:
     many = len(exps) > 1
     dirs = [seed_workdir(workdir, e.config.seed) for e in exps] if many else [workdir]
     if primary:
         dirs = [prepare_workdir(d) for d in dirs]
+        for d in dirs if many else []:  # each seed's directory is a run of its own too
+            outer.enter_context(lock(d, "train"))
     c = config
     with contextlib.ExitStack() as stack:
         runs = []
@@ -233,13 +263,17 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
                 f"the seeds in {str(workdir)!r} were saved at different steps ({steps}), so they "
                 "cannot continue as one multi-seed run. Nothing was changed. Resume each seed on its own "
                 "(--workdir=<workdir>/seed_<s> --config.seed=<s>) or start in a new --workdir.")
+        start = next(iter(steps.values()))
+        if claimed is not None and start > 0:
+            claimed.fresh = False
+        if primary:
+            for run in runs:  # rows past the restored step are done again by this run
+                trim_history(run.workdir, start)
         if many and primary and not (workdir / "config.json").exists():
             atomic_write_text(workdir / "config.json", config_lib.to_json(config))
-        start = next(iter(steps.values()))
 
-        group = seeds.group(c, exps[0].make_step, len(exps))
-        parallel.check_batch(c.train.batch_size, group.executor.num_devices, c.model.critic.get("pack", 1))
-        hook_sets = [HookSet(lambda tree: tree, [hooks.ProgressBar(c.train.steps, start, c.train.progress_bar,
+        first = [_Started(claimed)] if claimed is not None else []
+        hook_sets = [HookSet(lambda tree: tree, first + [hooks.ProgressBar(c.train.steps, start, c.train.progress_bar,
                                                                      c.train.log_every_steps)])]
         evaluations = {}
         for k, run in enumerate(runs):
@@ -251,7 +285,8 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
                 monitor.log_parameter_overview(run.workdir, run.exp.parameter_trees(states[k]), log=k == 0)
                 run_hooks, evaluations[run.exp.config.seed] = _run_hooks(run, writer, start)
             else:  # console logging only
-                run_hooks = [hooks.LogScalars(writer, c.train.log_every_steps, c.train.steps, start)]
+                run_hooks = [hooks.NonFiniteGuard(None, run.workdir),
+                             hooks.LogScalars(writer, c.train.log_every_steps, c.train.steps, start)]
             hook_sets.append(HookSet(select, run_hooks))
 
         # Each process reads only its slice of every global batch (multi-host runs).
