@@ -44,21 +44,13 @@ USAGE_ERROR, DIVERGED = 2, 3
 _CONFIG_GIVEN = [False]  # whether the last parsed command line named a config
 
 
-class _ConfigParser(flags.ArgumentParser):
-    """--config through jaxgan's loader: recipe files and runs' config.json, clear errors."""
+def _use_jaxgan_loader():
+    from jaxgan.config import use_jaxgan_loader  # --config through jaxgan's loader (clear errors)
 
-    def parse(self, path):
-        from jaxgan.config import load_config_file
-
-        config = load_config_file(path)
-        config.lock()
-        return config
-
-    def flag_type(self):
-        return "config object"
+    use_jaxgan_loader(flags.FLAGS["config"])
 
 
-flags.FLAGS["config"].parser = _ConfigParser()
+_use_jaxgan_loader()
 
 
 def _fail(message: str) -> None:

@@ -376,6 +376,23 @@ def _load_saved(path: str) -> ml_collections.ConfigDict:
     return saved_config(saved)
 
 
+def use_jaxgan_loader(flag) -> None:
+    """Make an ml_collections config flag load through `load_config_file` (recipe files and runs'
+    config.json, one-line errors) instead of its own loader."""
+    from absl import flags
+
+    class Parser(flags.ArgumentParser):
+        def parse(self, spec):
+            config = load_config_file(spec)
+            config.lock()
+            return config
+
+        def flag_type(self):
+            return "config object"
+
+    flag.parser = Parser()
+
+
 def check_overrides(config: ml_collections.ConfigDict, overrides: Sequence[str]) -> None:
     """Reject `--config.a.b=value` overrides naming keys the config does not have."""
     known = flatten(config)
