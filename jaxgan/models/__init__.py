@@ -13,11 +13,13 @@ import flax.linen as nn
 
 from jaxgan import latent
 from jaxgan.config import Dynamic, Field, Section, choice, floats, ints, typed
-from jaxgan.models import conv, dcgan, layers, mlp
+from jaxgan.models import conv, dcgan, layers, mlp, sngan
 from jaxgan.models.packed import Packed
 
-GENERATORS: dict[str, type[nn.Module]] = {"mlp": mlp.MLPGenerator, "dcgan": dcgan.ConvGenerator}
-CRITICS: dict[str, type[nn.Module]] = {"mlp": mlp.MLPCritic, "dcgan": dcgan.ConvCritic}
+GENERATORS: dict[str, type[nn.Module]] = {"mlp": mlp.MLPGenerator, "dcgan": dcgan.ConvGenerator,
+                                          "sngan": sngan.ResNetGenerator}
+CRITICS: dict[str, type[nn.Module]] = {"mlp": mlp.MLPCritic, "dcgan": dcgan.ConvCritic,
+                                       "sngan": sngan.ResNetCritic}
 
 # Fields set by the builder from the data and execution mode, never from the config.
 DERIVED_FIELDS = ("out_shape", "num_classes", "axis_name", "parent", "name")
@@ -54,6 +56,7 @@ FIELD_RULES = {
     "conv_impl": choice(*conv.IMPLEMENTATIONS),
     "dtype": choice(*dcgan.DTYPES),
     "label_embedding": ints(0),
+    "extra_blocks": ints(0),
 }
 
 
@@ -77,6 +80,8 @@ def _check(c) -> list[str]:
         problems.append(
             f"train.batch_size = {c.train.batch_size} must be a multiple of model.critic.pack = {pack}")
     conditioning = c.model.critic.get("conditioning")
+    if c.model.critic.get("name") == "sngan" and c.data.get("use_labels"):
+        conditioning = "projection"  # the SNGAN critic projects whenever there are labels
     if pack > 1 and conditioning in ("projection", "auxiliary"):
         problems.append(f"model.critic.pack = {pack} cannot be combined with conditioning = "
                         f"{conditioning!r} (one label per critic input); use pack = 1 or 'concat'")
