@@ -10,6 +10,8 @@ it), and one training run gives both rows.
 
     python benchmarks/ema_diffaugment.py --num_examples=1000 --steps=4000 \
         --variants plain diffaugment --out=runs/small_data
+    python benchmarks/ema_diffaugment.py --num_examples=1000 --steps=4000 --variants plain \
+        --out=runs/small_data --measure_only --sample_batch_stats=batch
     python benchmarks/ema_diffaugment.py --num_examples=0 --steps=4000 --variants plain \
         --out=runs/full_data
 
@@ -57,8 +59,9 @@ def variant_config(variant: str, args) -> config_lib.ml_collections.ConfigDict:
     return c
 
 
-def measure(run_dir: Path, evaluator: Evaluator, n: int) -> dict:
+def measure(run_dir: Path, evaluator: Evaluator, n: int, batch_stats: str) -> dict:
     exp, state, step = restore_run(run_dir)
+    exp.config.model.sample_batch_stats = batch_stats  # read when `generate` first compiles
     z, labels = exp.latents(EVAL_STREAM, n), eval_labels(exp, n)
     online = state.replace(g=state.g.replace(extras={}))
     out = {}
@@ -88,19 +91,26 @@ def main() -> int:
     p.add_argument("--ema_start", type=int, default=1000, help="generator steps before the EMA averages")
     p.add_argument("--eval_samples", type=int, default=10_000)
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    p.add_argument("--sample_batch_stats", default="running", choices=("running", "batch"),
+                   help="batch norm when sampling: the online generator's running statistics, or "
+                        "each 5,000-sample chunk's own (the EMA weights' own statistics)")
+    p.add_argument("--measure_only", action="store_true", help="measure the runs already in --out")
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     results = {"protocol": {"num_examples": args.num_examples, "steps": args.steps, "seeds": args.seeds,
                             "ema_decay": args.ema_decay, "ema_start_step": args.ema_start, "eval_samples": args.eval_samples,
-                            "reference": "the full Fashion-MNIST training set (60,000)"}, "variants": {}}
+                            "reference": "the full Fashion-MNIST training set (60,000)",
+                            "sample_batch_stats": args.sample_batch_stats}, "variants": {}}
     evaluator = None
+    suffix = "" if args.sample_batch_stats == "running" else "_batch_stats"
     for variant in args.variants:
         config = variant_config(variant, args)
         workdir = args.out / variant
         t0 = time.perf_counter()
-        train(config, workdir)
-        wall = time.perf_counter() - t0
+        if not args.measure_only:
+            train(config, workdir)
+        wall = time.perf_counter() - t0 if not args.measure_only else float("nan")
         if evaluator is None:  # reference features of the full training set, computed once
             full = variant_config(variant, args)
             full.data.num_examples = 0
@@ -112,13 +122,13 @@ def main() -> int:
             from jaxgan.experiment import Experiment
 
             evaluator = Evaluator(full, Experiment.build(full).dataset)
-        per_seed = {d.name: measure(d, evaluator, args.eval_samples) for d in seed_dirs(workdir)}
+        per_seed = {d.name: measure(d, evaluator, args.eval_samples, args.sample_batch_stats) for d in seed_dirs(workdir)}
         results["variants"][variant] = {"wall_s": wall, "seeds": per_seed}
         for weights in ("online", "ema"):
             rows = [s[weights] for s in per_seed.values() if weights in s]
             if rows:
                 results["variants"][variant][weights] = summarize(rows)
-        (args.out / "results.json").write_text(json.dumps(results, indent=2, default=str))
+        (args.out / f"results{suffix}.json").write_text(json.dumps(results, indent=2, default=str))
         print(json.dumps({variant: {w: results["variants"][variant].get(w) for w in ("online", "ema")}}, indent=1),
               flush=True)
     names = sorted({k for r in results["variants"].values() for w in ("online", "ema") for k in r.get(w, {})},
@@ -130,7 +140,7 @@ def main() -> int:
                 cells = [f"{r['wall_s']:.0f}"] + [f"{r[weights][k][0]:.3f} ± {r[weights][k][1]:.3f}"
                                                   if k in r[weights] else "" for k in names]
                 lines.append(f"| {variant} | {weights} | " + " | ".join(cells) + " |")
-    (args.out / "results.md").write_text("\n".join(lines) + "\n")
+    (args.out / f"results{suffix}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
 
