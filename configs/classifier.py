@@ -4,12 +4,15 @@ Inception weights, and whose predictions give the class histogram of generated s
     python -m jaxgan.classifier --config=configs/classifier.py:fashion_mnist
     python -m jaxgan.classifier --config=configs/classifier.py:mnist
     python -m jaxgan.classifier --config=configs/classifier.py:synthetic
+    python -m jaxgan.classifier --config=configs/classifier.py:letters
 
 Arguments: a dataset (`fashion_mnist`, default; `mnist`; `synthetic`, the procedural labelled
-shapes), optionally followed by `,tiny` (a seconds-long run for tests). The trained classifier
-is cached under `classifier_dir`, keyed by the data config and image shape, where a GAN run's
-evaluation finds it (`eval.classifier_dir` must point at the same directory). A run that needs
-one that is not cached trains it with this recipe itself; this command does it ahead of time.
+shapes; `letters`, A-Z from the system's fonts at 32x32, and `letters64` at 64x64: the sizes of
+the letters recipes), optionally followed by `,tiny` (a seconds-long run for tests). The
+trained classifier is cached under `classifier_dir`, keyed by the data config and image shape
+(and, for letters, the font files), where a GAN run's evaluation finds it (`eval.classifier_dir`
+must point at the same directory). A run that needs one that is not cached trains it with this
+recipe itself; this command does it ahead of time.
 """
 from jaxgan.classifier import default_config
 
@@ -17,6 +20,8 @@ DATASETS = {
     "fashion_mnist": dict(source="tfds", name="fashion_mnist"),
     "mnist": dict(source="tfds", name="mnist"),
     "synthetic": dict(source="synthetic", name="shapes", num_classes=10, image_size=32, channels=3),
+    "letters": dict(source="letters", name="letters", image_size=32, channels=1),
+    "letters64": dict(source="letters", name="letters", image_size=64, channels=1),
 }
 
 

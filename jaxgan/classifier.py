@@ -106,7 +106,12 @@ def _data_for_key(data_config) -> dict:
 def cache_key(data_config, shape: Sequence[int]) -> str:
     """`<source>-<name>-<H>x<W>x<C>-<hash of the data config>`: readable and unambiguous."""
     data = _data_for_key(data_config)
-    digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:8]
+    keyed = dict(data)
+    if data.get("source") == "letters":  # the letters follow the fonts installed
+        from jaxgan.data import letters
+
+        keyed["fonts"] = letters.fingerprint(data_config)
+    digest = hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:8]
     name = re.sub(r"[^A-Za-z0-9_.]+", "_", str(data.get("name", "") or "data"))
     return f"{data.get('source', '')}-{name}-{'x'.join(str(s) for s in shape)}-{digest}"
 

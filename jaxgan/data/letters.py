@@ -15,8 +15,9 @@ its wish for a conditional GAN can be tried.
   a font's letters keep their relative sizes (lower case stays distinguishable from capitals).
 - Split: by a hash of the font's family name, a fixed `TEST_FRACTION` of families in `test`
   (every style of a family on the same side, and adding a font never moves another).
-- Pixels: black ink composited on `data.background` (white), 1 channel by default; the result
-  is cached as .npz under `data.cache_dir` (default ~/.cache/jaxgan), keyed by the font files.
+- Pixels: the glyphs' coverage as ink on `data.background` (white, with black ink; a dark
+  background gets white ink), 1 channel by default. The rendering is cached as .npz under
+  `data.cache_dir` (default ~/.cache/jaxgan), keyed by the font files.
 """
 from __future__ import annotations
 
@@ -215,15 +216,26 @@ def render_all(files: list[Path], chars: str, size: int, resample: str = "bicubi
                 faces=faces, counts=counts)
 
 
-def _cache_file(files: list[Path], chars: str, size: int, resample: str, cache_dir: str) -> Path:
-    h = hashlib.sha1(f"{_FORMAT}:{chars}:{size}:{resample}".encode())
+def _files_digest(files: list[Path]) -> str:
+    h = hashlib.sha1()
     for f in files:
         stat = f.stat()
         h.update(f"{f}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def fingerprint(data_config) -> str:
+    """A digest of the font files a config reads: the letters differ when the fonts installed
+    do, which the data config alone does not say (the domain classifier's cache key uses it)."""
+    return _files_digest(find_fonts(data_config.get("path", ""))[0])[:12]
+
+
+def _cache_file(files: list[Path], chars: str, size: int, resample: str, cache_dir: str) -> Path:
+    key = hashlib.sha1(f"{_FORMAT}:{chars}:{size}:{resample}:{_files_digest(files)}".encode())
     cache = Path(cache_dir or os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser()
     if not cache_dir:
         cache = cache / "jaxgan"
-    return cache / f"letters_{size}_{h.hexdigest()[:12]}.npz"
+    return cache / f"letters_{size}_{key.hexdigest()[:12]}.npz"
 
 
 def load(files: list[Path], chars: str, size: int, cache_dir: str = "", resample: str = "bicubic") -> dict:
@@ -282,7 +294,9 @@ def build(data_config, seed: int) -> images.ImageDataset:
     channels = data_config.get("channels", 0) or 1
     background = images.parse_colour(data_config.get("background", "white"))
     masks = rendered["masks"]
-    ink = np.concatenate([np.zeros(masks.shape + (3,), np.uint8), masks[..., None]], axis=-1)
+    # Black ink on a light background, white on a dark one (a black background: MNIST's look).
+    shade = 0 if np.dot(background, (0.299, 0.587, 0.114)) >= 128 else 255
+    ink = np.concatenate([np.full(masks.shape + (3,), shade, np.uint8), masks[..., None]], axis=-1)
     pixels = images.convert_array(ink, channels, None, background)
     images.check_num_classes(data_config, len(chars), "letters")
     test = np.array([rendered["faces"][k]["test"] for k in rendered["face_of"]], bool)
