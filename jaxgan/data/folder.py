@@ -48,11 +48,27 @@ class _Files:
         self.root = root
         self.paths: list[Path] = []
         self.others: collections.Counter = collections.Counter()  # non-image files by extension
+        # Links are followed, but every real folder is entered once and every real file used once
+        # (by device and inode): a link to a parent folder neither loops nor duplicates data.
+        seen_dirs, seen_files = set(), set()
         for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+            st = os.stat(dirpath)
+            if (st.st_dev, st.st_ino) in seen_dirs:
+                dirnames[:] = []
+                continue
+            seen_dirs.add((st.st_dev, st.st_ino))
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             for name in sorted(filenames):
                 if name.startswith("."):  # .DS_Store, ._AppleDouble files
                     continue
+                try:
+                    fst = os.stat(os.path.join(dirpath, name))
+                except OSError:  # a dangling link: counted as a bad file below
+                    fst = None
+                if fst is not None:
+                    if (fst.st_dev, fst.st_ino) in seen_files:
+                        continue
+                    seen_files.add((fst.st_dev, fst.st_ino))
                 ext = os.path.splitext(name)[1].lower()
                 if ext in EXTENSIONS:
                     self.paths.append(Path(dirpath) / name)
@@ -143,8 +159,9 @@ def _check_bad(root: Path, bad: dict, total: int, limit: float, found: str):
     listing = "; ".join(f"{p}: {why}" for p, why in list(bad.items())[:5])
     more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
     if len(bad) == total:
-        raise DataError(f"none of the {total} image files in {str(root)!r} could be read "
-                        f"({found}): {listing}{more}; check that the folder holds images")
+        beside = f" (the folder has {found})" if found != f"{total} image files" else ""
+        raise DataError(f"none of the {total} image files in {str(root)!r} could be read{beside}: "
+                        f"{listing}{more}; check that the folder holds images")
     if len(bad) > limit * total:
         raise DataError(f"{len(bad)} of {total} image files in {str(root)!r} are unreadable, more "
                         f"than data.max_bad_fraction = {limit}: {listing}{more}. Remove or replace "
