@@ -38,6 +38,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 IMPORTS = re.compile(r"^(\s*)(from|import) jaxgan\b", re.M)
+OWNER_NAMES = re.compile(r"""(["'])jaxgan\.""")
 
 
 def export(revision: str, into: Path) -> Path:
@@ -48,6 +49,10 @@ def export(revision: str, into: Path) -> Path:
     (into / "jaxgan").rename(into / "jaxgan_base")
     for path in list((into / "jaxgan_base").rglob("*.py")) + list((into / "configs").glob("*.py")):
         path.write_text(IMPORTS.sub(r"\1\2 jaxgan_base", path.read_text()))
+    # Modules named in strings (the config sections' owners) must be the revision's too.
+    sections = into / "jaxgan_base" / "sections.py"
+    if sections.exists():
+        sections.write_text(OWNER_NAMES.sub(r'\1jaxgan_base.', sections.read_text()))
     return into
 
 

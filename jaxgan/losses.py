@@ -11,7 +11,7 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxgan.config import Field, Section, choice, floats, seq
+from jaxgan.config import Field, Section, choice, floats, ints, seq
 
 
 def _check(c) -> list[str]:
@@ -44,6 +44,12 @@ SECTION = Section("loss", {
     "fake_label_range": Field((), seq(), "() or (low, high): fake targets drawn from U(low, high)"),
     "class_weight": Field(1.0, floats(0.0), "AC-GAN: weight of the auxiliary class loss (critic "
                                             "conditioning 'auxiliary')"),
+    "lecam": Field(0.0, floats(0.0), "LeCam regularization weight (lambda; Tseng et al. 2021, "
+                                     "jaxgan/lecam.py); 0 = off"),
+    "lecam_decay": Field(0.99, floats(0.0, 1.0, high_open=True),
+                         "LeCam: decay of the EMAs of the critic's real and fake scores, per critic update"),
+    "lecam_start_step": Field(1000, ints(0), "LeCam: generator steps before the penalty applies and the "
+                                             "EMAs average (until then they copy the last batch's means)"),
 }, check=_check)
 
 
@@ -136,6 +142,15 @@ def r1_penalty(critic_fn, real, *, group: int = 1):
     """R1 (Mescheder et al. 2018): E[||grad D(x_real)||^2]; scale by gamma/2 outside."""
     grads = jax.grad(lambda x: jnp.sum(critic_fn(x)))(real)
     return jnp.mean(_per_example_norm(grads, group) ** 2)
+
+
+def lecam_penalty(real, fake, ema_real, ema_fake):
+    """LeCam regularization (Tseng et al. 2021): pulls the critic's real scores towards the EMA
+    of its fake scores and the fake scores towards the EMA of the real ones, so the critic
+    cannot push them apart without bound on a small dataset. As in the authors' code (and
+    StudioGAN's), only the side that overshoots is penalised:
+    E[relu(D(x) - ema_fake)^2] + E[relu(ema_real - D(G(z)))^2]."""
+    return jnp.mean(jax.nn.relu(real - ema_fake) ** 2) + jnp.mean(jax.nn.relu(ema_real - fake) ** 2)
 
 
 def class_loss(logits, labels):

@@ -5,7 +5,8 @@
 AC-GAN critic. The images arrive already through the critic-input transforms. The loss pair is
 chosen by `loss.name` (jaxgan/losses.py); penalties and the AC-GAN class loss are added here,
 each weighted by its `loss.*` factor. A new penalty is a function in losses.py and a line in
-`critic_objective`.
+`critic_objective`; a penalty with state (LeCam's EMAs) reads it from the critic's `extras`,
+which a critic after-update function keeps (jaxgan/lecam.py).
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Sequence
 import jax
 import jax.numpy as jnp
 
-from jaxgan import losses
+from jaxgan import lecam, losses
 
 
 def split_output(out):
@@ -31,12 +32,16 @@ def label_targets(key, shape, value: float, uniform_range: Sequence[float]):
     return jnp.full(shape, value, jnp.float32)
 
 
-def critic_objective(params, stats, critic, real, fake, real_labels, fake_labels, keys, lc, replicas):
+def critic_objective(params, stats, critic, real, fake, real_labels, fake_labels, keys, lc, replicas,
+                     extras=None, step=0):
     """The critic's loss on a real and a fake batch, with label smoothing, penalties and the
-    AC-GAN class loss; returns (total, (new batch stats, metrics)).
+    AC-GAN class loss; returns (total, (new batch stats, metrics, outputs)).
 
     `keys` holds 'real', 'fake' (the critic's own dropout), 'penalty', 'eps' (interpolation
-    weights) and 'targets' (smoothed labels); `lc` is the `loss` config section."""
+    weights) and 'targets' (smoothed labels); `lc` is the `loss` config section; `extras` the
+    critic's extras and `step` the generator step, for penalties with state. `outputs` are
+    means over the global batch of the scores (`real_mean`, `fake_mean`, and `real_sign`,
+    E[sign(D(real))]), for the critic's after-update functions (LeCam's EMAs, ADA's p)."""
     loss = losses.get(lc.name)
     real_out, stats_after = critic(params, stats, real, real_labels, keys["real"])
     fake_out, stats_after = critic(params, stats_after, fake, fake_labels, keys["fake"])
@@ -49,6 +54,8 @@ def critic_objective(params, stats, critic, real, fake, real_labels, fake_labels
                                 k_ft, fake_scores.shape)
     d_loss = loss.critic(real_scores, fake_scores, real_target, fake_target)
     metrics = {"d_loss": d_loss, "d_real": jnp.mean(real_scores), "d_fake": jnp.mean(fake_scores)}
+    outputs = jax.lax.stop_gradient(replicas.mean({
+        "real_mean": metrics["d_real"], "fake_mean": metrics["d_fake"], "real_sign": jnp.mean(jnp.sign(real_scores))}))
     total = d_loss
     if real_logits is not None:
         class_loss = losses.class_loss(real_logits, real_labels) + losses.class_loss(fake_logits, fake_labels)
@@ -68,7 +75,12 @@ def critic_objective(params, stats, critic, real, fake, real_labels, fake_labels
         r1 = losses.r1_penalty(scores, real, group=group)
         total += 0.5 * lc.r1_penalty * r1
         metrics["r1_penalty"] = r1
-    return total, (stats_after, metrics)
+    if lc.lecam:
+        ema = extras[lecam.NAME]
+        reg = losses.lecam_penalty(real_scores, fake_scores, ema["real"], ema["fake"])
+        total += lc.lecam * jnp.where(step >= lc.lecam_start_step, reg, 0.0)
+        metrics["lecam_penalty"] = reg
+    return total, (stats_after, metrics, outputs)
 
 
 def generator_objective(fake, labels, d, critic, key, lc):

@@ -30,6 +30,7 @@ OWNERS = (
     "jaxgan.augment",
     "jaxgan.ema",
     "jaxgan.replay",
+    "jaxgan.ada",
     "jaxgan.optim",
     "jaxgan.train",
     "jaxgan.checkpoint",

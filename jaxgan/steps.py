@@ -41,12 +41,13 @@ def make_apply(module, replicas: Replicas = SINGLE):
     return apply
 
 
-def apply_update(player: Player, grads, tx, after, step, replicas: Replicas) -> Player:
-    """One optimizer step on `player`, then its after-update functions in order."""
+def apply_update(player: Player, grads, tx, after, step, replicas: Replicas, outputs=None) -> Player:
+    """One optimizer step on `player`, then its after-update functions in order (those that
+    declare `uses_outputs` also get the update's `outputs`)."""
     updates, opt = tx.update(replicas.mean(grads), player.opt, player.params)
     player = player.replace(params=optax.apply_updates(player.params, updates), opt=opt)
     for fn in after:
-        player = fn(player, step)
+        player = fn(player, step, outputs) if getattr(fn, "uses_outputs", False) else fn(player, step)
     return player
 
 
@@ -55,7 +56,9 @@ def make_train_step(config, generator, critic, g_tx, d_tx, extensions: Extension
     """Build the pure train step for `config` (see the module docstring)."""
     lc, z_dim, sample_latent = config.loss, config.model.z_dim, latent.make_sampler(config.model)
     g_apply, d_apply = make_apply(generator, replicas), make_apply(critic, replicas)
-    transform = lambda key, step, images: augment.apply_chain(extensions.transforms, key, step, images, replicas)
+    def transform(key, step, images, d_extras):
+        """`images` through the critic-input transforms, those with state reading the critic's."""
+        return augment.apply_chain(extensions.bound_transforms(d_extras), key, step, images, replicas)
 
     def generate(g_params, g_stats, z, labels, key):
         """(fake, pullback of the generator at g_params, new g_stats)."""
@@ -76,13 +79,14 @@ def make_train_step(config, generator, critic, g_tx, d_tx, extensions: Extension
         for i, source in enumerate(extensions.fake_sources):
             fake, fake_labels, extras[source.name] = source(
                 extras[source.name], jax.random.fold_in(key, 8 + i), fake, fake_labels, replicas)
-        real = transform(k_noise, state.step, real)
-        fake = transform(jax.random.fold_in(k_noise, 1), state.step, fake)
+        real = transform(k_noise, state.step, real, extras)
+        fake = transform(jax.random.fold_in(k_noise, 1), state.step, fake, extras)
         keys = {"real": k_real, "fake": k_fake, "penalty": k_pen, "eps": k_eps, "targets": k_t}
-        grads, (stats, metrics) = jax.grad(objectives.critic_objective, has_aux=True)(
-            d.params, d.stats, d_apply, real, fake, labels, fake_labels, keys, lc, replicas)
+        grads, (stats, metrics, outputs) = jax.grad(objectives.critic_objective, has_aux=True)(
+            d.params, d.stats, d_apply, real, fake, labels, fake_labels, keys, lc, replicas,
+            extras=extras, step=state.step)
         d = apply_update(d.replace(stats=stats, extras=extras), grads, d_tx, extensions.d_after,
-                         state.step, replicas)
+                         state.step, replicas, outputs)
         return d, g_stats, metrics, kept
 
     def generator_update(state: GANState, g_stats, batch_size: int, key, kept) -> tuple[Player, dict]:
@@ -97,7 +101,7 @@ def make_train_step(config, generator, critic, g_tx, d_tx, extensions: Extension
         else:
             fake, labels, pullback = kept
         objective = lambda fake: objectives.generator_objective(
-            transform(k_noise, state.step, fake), labels, state.d, d_apply, k_d, lc)
+            transform(k_noise, state.step, fake, state.d.extras), labels, state.d, d_apply, k_d, lc)
         d_fake, metrics = jax.grad(objective, has_aux=True)(fake)
         (grads,) = pullback(d_fake)
         g = apply_update(state.g.replace(stats=g_stats), grads, g_tx, extensions.g_after, state.step, replicas)
@@ -119,6 +123,7 @@ def make_train_step(config, generator, critic, g_tx, d_tx, extensions: Extension
         g, g_metrics = generator_update(state, g_stats, batch["x"].shape[1], jax.random.fold_in(key, n_critic), kept)
         state = state.replace(g=g, step=state.step + 1)
         metrics = {k: jnp.mean(jnp.stack([m[k] for m in d_metrics])) for k in d_metrics[0]} | g_metrics
+        metrics |= extensions.metrics(state.g.extras, state.d.extras)
         return state, replicas.mean(metrics)
 
     return train_step
