@@ -29,6 +29,7 @@ any hook exists (the workdir lock, the cleanup of a failed start) is `jaxgan.wor
 from __future__ import annotations
 
 import functools
+import json
 import time
 from pathlib import Path
 from typing import Callable, Sequence
@@ -233,17 +234,25 @@ class Evaluate(Hook):
     evaluation so far to eval.png. `result` is the latest evaluation."""
 
     def __init__(self, exp, workdir: Path, writer, best: BestKeeper, meta: Callable[[int], dict],
-                 every_steps: int):
+                 every_steps: int, start: int = 0):
         super().__init__(every_steps)
         self.exp, self.workdir, self.writer, self.best, self.meta = exp, workdir, writer, best, meta
         self.result, self.evaluated_at = {}, None
+        done = workdir / "eval" / f"step_{start:09d}.json"
+        if start and done.is_file():  # a rerun of a finished run evaluates nothing again
+            self.evaluated_at = start
+            try:
+                self.result = {k: v for k, v in json.loads(done.read_text()).items() if k not in ("step", "protocol")}
+            except ValueError:
+                self.evaluated_at = None
 
     def fire(self, step: int, view: View) -> None:
         state = view.state
         result = self.result = evaluate_state(self.exp, state)
         self.evaluated_at = step
-        self.writer.write_scalars(step, result)
+        # The file first: a run killed in between leaves the row out (then logged at most once).
         write_eval(self.workdir, step, result)
+        self.writer.write_scalars(step, result)
         self.best.offer(step, state, self.meta(step), result, getattr(result, "protocol", None))
         try:
             report.eval_curves(self.workdir / "metrics.jsonl", self.workdir / "eval.png")

@@ -204,7 +204,7 @@ def _run_hooks(run: _Run, writer, start: int) -> tuple[list[hooks.Hook], hooks.E
     c = run.exp.config
     meta = lambda step: _meta(c, step)
     evaluate = hooks.Evaluate(run.exp, run.workdir, writer, BestKeeper(run.workdir, c.eval.best_metric),
-                              meta, c.eval.every_steps)
+                              meta, c.eval.every_steps, start)
     run_hooks = [hooks.NonFiniteGuard(run.ckpt, run.workdir),
                  hooks.LogScalars(writer, c.train.log_every_steps, c.train.steps, start,
                                   plot=run.workdir / "losses.png"),
