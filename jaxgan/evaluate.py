@@ -3,10 +3,10 @@
 Images are measured in the feature space of the networks `eval.features` chooses
 (`jaxgan/metrics/feature_policy.py`), against `eval.num_reference` real images of
 `eval.reference_split`. For each network `<net>`: `fid/<net>`, `kid/<net>` (and `kid_std/<net>`),
-`precision/<net>`, `recall/<net>`, `is/<net>`; with the domain classifier also `classes_covered`,
-`class_kl_uniform`, `class_fraction/<k>_<name>`, and for conditional generators `class_accuracy`
-(the classifier agrees with the requested class). 2D point data gets mode coverage
-(`jaxgan/metrics/mode_coverage.py`).
+`precision/<net>`, `recall/<net>`, `density/<net>`, `coverage/<net>`, `is/<net>`; with the domain
+classifier also `classes_covered`, `class_kl_uniform`, `class_fraction/<k>_<name>`, and for
+conditional generators `class_accuracy` (the classifier agrees with the requested class). 2D
+point data gets mode coverage (`jaxgan/metrics/mode_coverage.py`).
 
 Every result carries its protocol (`EvalResult.protocol`), written with it to eval/step_N.json.
 The trainer's periodic evaluation and best checkpoint are hooks (`jaxgan/hooks.py`); the
@@ -38,7 +38,7 @@ SECTION = Section("eval", {
                       "feature space of the image metrics (jaxgan/metrics/feature_policy.py)"),
     "batch_size": Field(500, ints(1), "feature-extraction batch (Inception: at most 50)"),
     "kid_subsets": Field(100, ints(0), "KID subsets; 0 skips KID"),
-    "precision_recall": Field(True, boolean(), "compute precision and recall"),
+    "precision_recall": Field(True, boolean(), "compute precision, recall, density and coverage"),
     "best_metric": Field("auto", text(), "kept in checkpoints_best/: auto (the first fid/*), a "
                                          "metric name, or none"),
     "classifier_dir": Field("~/.cache/jaxgan/classifiers", text(), "trained domain classifiers"),
@@ -81,6 +81,7 @@ class Evaluator:
             "fid": "Frechet distance of Gaussian fits (float64, eigenvalue matrix square root)",
             "kid": f"{kid.PROTOCOL}; {e.kid_subsets} subsets of min(1000, n)",
             "precision_recall": precision_recall.PROTOCOL,
+            "density_coverage": precision_recall.DC_PROTOCOL,
             "is": "Inception Score over 10 splits, from the network's logits",
             "classes": classes.PROTOCOL,
         }
@@ -98,8 +99,8 @@ class Evaluator:
                 out[f"kid/{net.name}"], out[f"kid_std/{net.name}"] = kid.kernel_inception_distance(
                     ref, f, num_subsets=e.kid_subsets)
             if e.precision_recall:
-                pr = precision_recall.precision_recall(ref, f, k=3)
-                out[f"precision/{net.name}"], out[f"recall/{net.name}"] = pr["precision"], pr["recall"]
+                for name, value in precision_recall.prdc(ref, f).items():
+                    out[f"{name}/{net.name}"] = value
             out[f"is/{net.name}"], out[f"is_std/{net.name}"] = inception_score.inception_score(logits)
             if net.class_names:
                 pred = np.argmax(logits, axis=-1)

@@ -57,3 +57,22 @@ def test_gaussian_fit_detects_a_collapsed_dimension():
     assert gaussian_fit(good, g.means[0], g.cov)["variance_ratio_min"] > 0.9
     collapsed = g.means[0] + np.outer(rng.standard_normal(20000), np.linalg.eigh(g.cov)[1][:, -1])
     assert gaussian_fit(collapsed, g.means[0], g.cov)["variance_ratio_min"] < 0.05
+
+
+def test_density_and_coverage_on_known_point_sets():
+    from jaxgan.metrics import precision_recall
+
+    real = np.arange(20.0)[:, None]  # a line: inside it, the 5th nearest neighbour is 3 away
+    # (4 or 5 at the ends), so the point 10 lies in the balls of the reals 7..13 only.
+    at_ten = np.full((30, 1), 10.0)
+    m = precision_recall.prdc(real, at_ten)
+    assert (m["density"], m["coverage"], m["precision"]) == (7 / 5, 7 / 20, 1.0)
+    far = precision_recall.prdc(real, real + 100.0)
+    assert (far["density"], far["coverage"], far["precision"], far["recall"]) == (0.0, 0.0, 0.0, 0.0)
+    same = precision_recall.prdc(real, real.copy())
+    assert same["coverage"] == 1.0 and same["precision"] == same["recall"] == 1.0
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((200, 3)), rng.standard_normal((150, 3)) + 0.5
+    pr = precision_recall.precision_recall(a, b)
+    assert {k: precision_recall.prdc(a, b)[k] for k in pr} == pr  # the same balls as precision/recall
+    assert set(precision_recall.prdc(real[:5], real[:5])) == {"precision", "recall"}  # too few for k=5
