@@ -59,7 +59,7 @@ def variant_config(variant: str, args) -> config_lib.ml_collections.ConfigDict:
     return c
 
 
-def measure(run_dir: Path, evaluator: Evaluator, n: int, batch_stats: str) -> dict:
+def measure(run_dir: Path, evaluator: Evaluator, n: int, batch_stats: str, metrics=METRICS) -> dict:
     exp, state, step = restore_run(run_dir)
     exp.config.model.sample_batch_stats = batch_stats  # read when `generate` first compiles
     z, labels = exp.latents(EVAL_STREAM, n), eval_labels(exp, n)
@@ -69,7 +69,7 @@ def measure(run_dir: Path, evaluator: Evaluator, n: int, batch_stats: str) -> di
         if weights == "ema" and "ema" not in state.g.extras:
             continue
         result = evaluator.measure(exp.generate(s, z, labels), labels, generated=f"{weights} weights")
-        out[weights] = {k: float(v) for k, v in result.items() if k.split("/")[0] in METRICS}
+        out[weights] = {k: float(v) for k, v in result.items() if k.split("/")[0] in metrics}
         out["protocol"] = result.protocol
     out["step"] = step
     return out
