@@ -21,6 +21,7 @@ Use the Checkpointer as a context manager.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -47,6 +48,28 @@ SECTION = Section("checkpoint", {
 log = logging.getLogger(__name__)
 
 _DIGEST_VERSION = 1
+
+
+class _QuietLoop(asyncio.SelectorEventLoop):
+    """An event loop that ignores callbacks arriving after it closed. When one read of a damaged
+    step fails, orbax closes its loop while tensorstore's other reads are still in flight; each
+    of them then printed a "RuntimeError: Event loop is closed" traceback (dozens per step)."""
+
+    def call_soon_threadsafe(self, *args, **kwargs):
+        try:
+            return super().call_soon_threadsafe(*args, **kwargs)
+        except RuntimeError:
+            if self.is_closed():
+                return None
+            raise
+
+
+class _QuietPolicy(asyncio.DefaultEventLoopPolicy):
+    _loop_factory = _QuietLoop
+
+
+if type(asyncio.get_event_loop_policy()) is asyncio.DefaultEventLoopPolicy:  # not someone's own
+    asyncio.set_event_loop_policy(_QuietPolicy())
 
 
 class CheckpointError(Exception):

@@ -122,7 +122,7 @@ def test_damaged_meta_of_the_newest_step_is_skipped(trained, tmp_path, damage):
         assert ckpt.newest_meta()[1] == 6
 
 
-def test_every_file_of_a_checkpoint_is_covered(tmp_path):
+def test_every_file_of_a_checkpoint_is_covered(tmp_path, capfd):
     """Damage each file of the newest step in turn: the restore gives that step's exact values
     or falls back to the step before, never wrong values, never a crash."""
     tree = {"w": jnp.arange(64.0).reshape(8, 8), "b": jnp.ones(3, jnp.int32)}
@@ -146,6 +146,7 @@ def test_every_file_of_a_checkpoint_is_covered(tmp_path):
         for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(expected)):
             np.testing.assert_array_equal(a, b, err_msg=str(rel))
         assert newest[0] == {"config": {"a": newest[1]}}, rel
+    assert "Event loop is closed" not in capfd.readouterr().err  # defect 13's noise
 
 
 # 6: non-finite values ---------------------------------------------------------------------
@@ -262,3 +263,15 @@ def test_a_start_that_fails_before_its_first_step_leaves_nothing(tmp_path, monke
     with pytest.raises(MemoryError):
         train(_small(), tmp_path / "mine")
     assert os.listdir(tmp_path / "mine") == []
+
+
+# 13: no noise around a damaged checkpoint ----------------------------------------------------
+
+def test_reads_abandoned_by_a_failed_restore_print_nothing():
+    import asyncio
+
+    import jaxgan.checkpoint  # noqa: F401  (installs the loop policy)
+
+    loop = asyncio.new_event_loop()  # what orbax makes for each restore
+    loop.close()
+    assert loop.call_soon_threadsafe(lambda: None) is None  # was: RuntimeError, printed by tensorstore
