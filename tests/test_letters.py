@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from fontTools.fontBuilder import FontBuilder
 from fontTools.pens.ttGlyphPen import TTGlyphPen
+from PIL import ImageFont
 
 from conftest import ROOT
 from jaxgan import classifier, config as config_lib, data, train
@@ -81,7 +82,6 @@ def test_a_font_that_lacks_glyphs_gives_only_the_ones_it_draws(tmp_path):
     # A, B, C drawn; D draws nothing; E repeats A; the rest fall to .notdef.
     glyphs = {"A": _bars(0), "B": _bars(1), "C": _bars(2), "D": [], "E": _bars(0)}
     font = make_font(tmp_path / "fonts" / "partial.ttf", "Bars 0", glyphs)
-    from PIL import ImageFont
     face = letters.render_face(ImageFont.truetype(str(font), 64), letters.characters("upper"))
     assert sorted(face.glyphs) == ["A", "B", "C"] and face.duplicate == ["E"]
     assert face.missing == ["D"] + list("FGHIJKLMNOPQRSTUVWXYZ")
