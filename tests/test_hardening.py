@@ -275,3 +275,34 @@ def test_reads_abandoned_by_a_failed_restore_print_nothing():
     loop = asyncio.new_event_loop()  # what orbax makes for each restore
     loop.close()
     assert loop.call_soon_threadsafe(lambda: None) is None  # was: RuntimeError, printed by tensorstore
+
+
+# 12: tfds without network -------------------------------------------------------------------
+
+def test_offline_tfds_says_so_within_seconds(monkeypatch):
+    import socket
+    import time
+
+    from jaxgan.data import DataError, tfds
+
+    def unreachable(*args, **kwargs):
+        raise OSError("Network is unreachable")
+
+    class Builder:  # a dataset that is not prepared here
+        name, data_dir = "cifar10", "/nowhere"
+        info = type("Info", (), {"full_name": "cifar10/3.0.2"})
+
+        def as_data_source(self, split):
+            raise FileNotFoundError(split)
+
+        def is_prepared(self):
+            return False
+
+        def download_and_prepare(self, **kwargs):
+            raise AssertionError("must not try to download")
+
+    monkeypatch.setattr(socket, "create_connection", unreachable)
+    t = time.perf_counter()
+    with pytest.raises(DataError, match=r"no network access.*tfds build cifar10.*data.source=folder"):
+        tfds._data_source(Builder(), "train")
+    assert time.perf_counter() - t < 5

@@ -42,6 +42,21 @@ def _builder(name: str, data_dir: str):
         raise DataError(f"cannot open tfds dataset {name!r}: {type(e).__name__}: {e}") from None
 
 
+_PROBE = ("storage.googleapis.com", 443)  # where tfds downloads from (its GCS mirror)
+_PROBE_TIMEOUT_S = 5
+
+
+def _online() -> bool:
+    """Whether the download host answers within seconds."""
+    import socket
+
+    try:
+        socket.create_connection(_PROBE, timeout=_PROBE_TIMEOUT_S).close()
+        return True
+    except OSError:
+        return False
+
+
 def _data_source(builder, split: str):
     """A random-access source of `split`, preparing the dataset first when it is missing."""
     name = builder.info.full_name
@@ -53,6 +68,13 @@ def _data_source(builder, split: str):
                 return _tfrecord_in_memory(builder, split)
             raise DataError(f"cannot read split {split!r} of tfds dataset {name!r} in "
                             f"{builder.data_dir!r}: {type(first).__name__}: {first}") from None
+    if not _online():  # tfds would retry its downloads for minutes
+        raise DataError(
+            f"tfds dataset {name!r} is not prepared in {builder.data_dir!r} and this machine has no "
+            f"network access to download it ({_PROBE[0]} unreachable within {_PROBE_TIMEOUT_S} s). Prepare "
+            f"it on a machine with network (`tfds build {builder.name} --file_format=array_record`) "
+            "and copy the folder here (--config.data.path=DATA_DIR), or use local files "
+            "(--config.data.source=folder or idx)")
     logging.warning("tfds dataset %s is not in %s: downloading and preparing it (needs network "
                     "access and TensorFlow; a failing download is retried for a few minutes)",
                     name, builder.data_dir)
