@@ -41,7 +41,7 @@ _OUTPUT = flags.DEFINE_string("output", None, "Where --mode=sample writes: FILE.
 
 
 USAGE_ERROR, DIVERGED = 2, 3
-_CONFIG_GIVEN = [False]  # whether the last parsed command line named a config
+_CONFIG_GIVEN = [False, []]  # whether the last parsed command line named a config; its --config.* keys
 
 
 def _use_jaxgan_loader():
@@ -77,7 +77,8 @@ def parse_flags(argv):
             spec, given = a.split("=", 1)[1], True
         elif a == "--config" and i + 1 < len(argv):
             spec, given = argv[i + 1], True
-    _CONFIG_GIVEN[0] = given or any(a.startswith("--config.") for a in argv)
+    _CONFIG_GIVEN[:] = [given or any(a.startswith("--config.") for a in argv),
+                        [a.split("=", 1)[0][len("--config."):] for a in argv if a.startswith("--config.")]]
     if not given:
         argv = [argv[0], f"--config={spec}", *argv[1:]]
     FLAGS = flags.FLAGS
@@ -104,9 +105,11 @@ def main(argv):
     if len(argv) > 1:
         print(f"error: unexpected arguments {argv[1:]}: flags are --name=value (see --help)", file=sys.stderr)
         return USAGE_ERROR
-    if _MODE.value != "train" and _CONFIG_GIVEN[0]:
+    data_keys = [k for k in _CONFIG_GIVEN[1] if k.startswith("data.")]
+    if _MODE.value != "train" and _CONFIG_GIVEN[0] and not (_MODE.value == "eval" and data_keys == _CONFIG_GIVEN[1]):
         print(f"error: --mode={_MODE.value} uses the run's saved config; --config and --config.* do "
-              "not apply (give only --workdir and the sample/eval flags)", file=sys.stderr)
+              "not apply (give only --workdir and the sample/eval flags; --mode=eval takes "
+              "--config.data.path=NEW for data that moved)", file=sys.stderr)
         return USAGE_ERROR
     from jaxgan import config as config_lib, evaluate, monitor, sample, train  # after flag parsing
     from jaxgan.checkpoint import CheckpointError
@@ -134,8 +137,9 @@ def main(argv):
             print(f"Wrote {sample.sample(_WORKDIR.value, _NUM_SAMPLES.value, _OUTPUT.value)}")
         else:
             flag = flags.FLAGS["num_samples"]
+            data = {k[len("data."):]: _CONFIG.value.data[k[len("data."):]] for k in _CONFIG_GIVEN[1]}
             result = evaluate.evaluate(_WORKDIR.value, flag.value if flag.present else None,
-                                       checkpoint=_CHECKPOINT.value)
+                                       checkpoint=_CHECKPOINT.value, data_overrides=data or None)
             print(json.dumps(result, indent=2))
         return 0
     except Diverged as e:

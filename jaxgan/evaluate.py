@@ -167,11 +167,11 @@ def write_eval(workdir: Path, step: int, metrics: dict, prefix: str = "step") ->
     return path
 
 
-def _restore(workdir: Path, checkpoint: str):
+def _restore(workdir: Path, checkpoint: str, data_overrides: dict | None = None):
     from jaxgan import checkpoint as checkpoint_lib  # orbax is only needed once a run exists
 
     if checkpoint == "latest":
-        return restore_run(workdir)
+        return restore_run(workdir, data_overrides=data_overrides)
     if checkpoint != "best":
         raise RunError(f"--checkpoint={checkpoint!r}: use 'latest' or 'best'")
     best = Path(workdir).expanduser() / checkpoint_lib.BEST_DIR
@@ -183,14 +183,17 @@ def _restore(workdir: Path, checkpoint: str):
         if newest is None:
             raise RunError(f"the best checkpoint in {str(best)!r} is missing; evaluate "
                            "--checkpoint=latest or train on")
-        exp = Experiment.build(saved_config(newest[0]["config"]))
+        config = saved_config(newest[0]["config"])
+        with config.unlocked():
+            config.data.update(data_overrides or {})
+        exp = Experiment.build(config)
         restored = ckpt.restore_latest(exp.abstract_state(), move_damaged=False)
     state, _, step = restored
     return exp, state, step
 
 
 def evaluate(workdir: str | Path, num_samples: int | None = None, checkpoint: str = "latest",
-             overrides: dict | None = None) -> dict:
+             overrides: dict | None = None, data_overrides: dict | None = None) -> dict:
     """Evaluate the latest intact (or the best) checkpoint of `workdir`; save the metrics as
     eval/eval_step_N.json (eval/best_step_N.json for the best; never replacing the training's
     eval/step_N.json or an earlier evaluation) and return them with their protocol."""
@@ -198,7 +201,7 @@ def evaluate(workdir: str | Path, num_samples: int | None = None, checkpoint: st
         raise RunError(f"--num_samples={num_samples}: an evaluation needs >= 2 samples (omit it "
                        "to use the run's eval.num_samples)")
     with reading(workdir, "eval"):
-        exp, state, step = _restore(Path(workdir), checkpoint)
+        exp, state, step = _restore(Path(workdir), checkpoint, data_overrides)
         with exp.config.unlocked():
             if num_samples:
                 exp.config.eval.num_samples = num_samples

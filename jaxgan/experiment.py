@@ -39,9 +39,10 @@ class Experiment:
     extensions: Extensions
 
     @classmethod
-    def build(cls, config: ml_collections.ConfigDict) -> "Experiment":
+    def build(cls, config: ml_collections.ConfigDict, dataset=None) -> "Experiment":
+        """`dataset`: the data, or a `DataShape` where no example is read (sampling)."""
         config_lib.validate(config)
-        dataset = data.build(config.data, config.seed)
+        dataset = data.build(config.data, config.seed) if dataset is None else dataset
         conditioning = config.model.critic.get("conditioning")
         if conditioning in ("auxiliary", "projection") and not dataset.num_classes:
             raise RunError(
@@ -139,8 +140,34 @@ def saved_config(saved: dict) -> ml_collections.ConfigDict:
     return config
 
 
-def restore_run(workdir: str | os.PathLike) -> tuple[Experiment, Any, int]:
-    """The experiment (with its saved config) and state of the latest intact checkpoint."""
+@dataclasses.dataclass(frozen=True)
+class DataShape:
+    """What a checkpoint records of its run's data (train.py's meta): enough to build the
+    networks and sample without the data, which may have moved since."""
+    kind: str
+    shape: tuple
+    num_classes: int
+    class_names: tuple = ()
+    num_examples: int | None = None
+
+    @classmethod
+    def of(cls, dataset) -> "DataShape":
+        return cls(dataset.kind, tuple(dataset.shape), int(dataset.num_classes),
+                   tuple(getattr(dataset, "class_names", ()) or ()), getattr(dataset, "num_examples", None))
+
+    def record(self) -> dict:
+        return {**dataclasses.asdict(self), "shape": list(self.shape), "class_names": list(self.class_names)}
+
+
+def restore_run(workdir: str | os.PathLike, *, need_data: bool = True,
+                data_overrides: dict | None = None) -> tuple[Experiment, Any, int]:
+    """The experiment (with its saved config) and state of the latest intact checkpoint.
+
+    `need_data=False` (sampling) builds it from the data's shape the checkpoint records, so a
+    run whose data moved can still be sampled; `data_overrides` (e.g. a new data.path) replace
+    saved data keys, with a warning when those data differ from the ones the run trained on."""
+    from absl import logging
+
     from jaxgan.checkpoint import Checkpointer  # orbax is only needed once a run exists
 
     path = Path(workdir).expanduser()
@@ -156,7 +183,21 @@ def restore_run(workdir: str | os.PathLike) -> tuple[Experiment, Any, int]:
         newest = ckpt.newest_meta()  # of the newest step whose meta is intact
         if newest is None:
             raise RunError(f"no checkpoints in {str(path / 'checkpoints')!r}; train first")
-        exp = Experiment.build(saved_config(newest[0]["config"]))
+        config = saved_config(newest[0]["config"])
+        recorded = newest[0].get("data")
+        with config.unlocked():
+            config.data.update(data_overrides or {})
+        if recorded and not need_data:
+            r = dict(recorded)
+            exp = Experiment.build(config, DataShape(r["kind"], tuple(r["shape"]), r["num_classes"],
+                                                     tuple(r.get("class_names", ())), r.get("num_examples")))
+        else:
+            exp = Experiment.build(config)
+            now = DataShape.of(exp.dataset).record()
+            if data_overrides and recorded and now != recorded:
+                logging.warning("the data at %s differ from those the run was trained on (now %s; "
+                                "trained on %s): its metrics are not comparable with the training's",
+                                dict(data_overrides), now, recorded)
         # Read only: damaged steps are skipped here and moved by the next training run.
         restored = ckpt.restore_latest(exp.abstract_state(), move_damaged=False)
     if restored is None:

@@ -38,7 +38,7 @@ def sample(workdir: str | Path, num_samples: int, output: str | Path, seed: int 
     if not as_png or not (output.is_dir() and not output.is_symlink() and not any(output.iterdir())):
         refuse_existing(output, "--output")
     with reading(workdir, "sample"):
-        exp, state, step = restore_run(workdir)
+        exp, state, step = restore_run(workdir, need_data=False)  # the data may have moved
         kind, k = exp.dataset.kind, exp.dataset.num_classes
         if as_png and kind != "images":
             raise RunError(f"--output={str(output)!r}: PNG folders are for image runs; this run "

@@ -31,7 +31,7 @@ from jaxgan import hooks, monitor, parallel, seeds
 from jaxgan.checkpoint import BestKeeper, Checkpointer
 from jaxgan.config import Field, Section, boolean, choice, ints
 from jaxgan.data import pipeline
-from jaxgan.experiment import Experiment
+from jaxgan.experiment import DataShape, Experiment
 from jaxgan.workdir import (RunError, atomic_write_text, claim, lock, prepare_workdir, seed_workdir,
                             trim_history)
 
@@ -163,8 +163,10 @@ class _Run:
     ckpt: Checkpointer | None
 
 
-def _meta(config: ml_collections.ConfigDict, step: int) -> dict:
-    return {"config": config.to_dict(), "data_position": step * config.train.n_critic}
+def _meta(config: ml_collections.ConfigDict, step: int, dataset) -> dict:
+    # The data's shape lets a run be sampled without its data (experiment.restore_run).
+    return {"config": config.to_dict(), "data_position": step * config.train.n_critic,
+            "data": DataShape.of(dataset).record()}
 
 
 def _check_compatible(ckpt: Checkpointer, config: ml_collections.ConfigDict, workdir: Path) -> None:
@@ -202,7 +204,7 @@ def _experiments(config: ml_collections.ConfigDict) -> list[Experiment]:
 def _run_hooks(run: _Run, writer, start: int) -> tuple[list[hooks.Hook], hooks.Evaluate]:
     """One seed's hooks, in the order they run after a step and close at the end."""
     c = run.exp.config
-    meta = lambda step: _meta(c, step)
+    meta = lambda step: _meta(c, step, run.exp.dataset)
     evaluate = hooks.Evaluate(run.exp, run.workdir, writer, BestKeeper(run.workdir, c.eval.best_metric),
                               meta, c.eval.every_steps, start)
     run_hooks = [hooks.NonFiniteGuard(run.ckpt, run.workdir),

@@ -302,12 +302,6 @@ def check_layout(workdir: Path, num_seeds: int) -> None:
         return
     config = read_saved_config(workdir)
     saved_seeds = config.get("num_seeds", 1) if config is not None else None
-    foreign = sorted(n for n in os.listdir(workdir)
-                     if n not in RUN_ENTRIES and not (n.startswith("seed_") and n[5:].isdigit()))
-    if foreign and config is None and not (workdir / "checkpoints").is_dir():
-        raise RunError(f"workdir {str(workdir)!r} is not empty and holds no jaxgan run (it has "
-                       f"{', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}); nothing was "
-                       "changed. Train in a new or empty --workdir")
     if num_seeds == 1 and seed_dirs(workdir):
         raise RunError(
             f"workdir {str(workdir)!r} holds a multi-seed run (seed_* directories); nothing was "
@@ -319,6 +313,12 @@ def check_layout(workdir: Path, num_seeds: int) -> None:
     if num_seeds > 1 and saved_seeds not in (None, num_seeds):
         raise RunError(f"workdir {str(workdir)!r} holds a run with num_seeds = {saved_seeds}; nothing "
                        f"was changed. Resume with --config.num_seeds={saved_seeds} or use a new --workdir.")
+    foreign = sorted(n for n in os.listdir(workdir)
+                     if n not in RUN_ENTRIES and not (n.startswith("seed_") and n[5:].isdigit()))
+    if foreign and config is None and not (workdir / "checkpoints").is_dir():
+        raise RunError(f"workdir {str(workdir)!r} is not empty and holds no jaxgan run (it has "
+                       f"{', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}); nothing was "
+                       "changed. Train in a new or empty --workdir")
 
 
 def trim_history(workdir: str | os.PathLike, step: int) -> None:

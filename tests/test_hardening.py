@@ -306,3 +306,24 @@ def test_offline_tfds_says_so_within_seconds(monkeypatch):
     with pytest.raises(DataError, match=r"no network access.*tfds build cifar10.*data.source=folder"):
         tfds._data_source(Builder(), "train")
     assert time.perf_counter() - t < 5
+
+
+# 8: data that moved -------------------------------------------------------------------------
+
+def test_a_run_whose_data_moved_samples_and_evaluates_with_a_new_path(tmp_path, capsys):
+    import launch
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for k in range(8):
+        Image.fromarray(np.full((4, 4), 30 * k, np.uint8)).save(data / f"{k}.png")
+    c = _small()
+    c.data.update(source="folder", name="", path=str(data), image_size=4, channels=1)
+    c.eval.features, c.eval.num_samples, c.train.batch_size = "none", 8, 4
+    train(c, tmp_path / "run")
+    data.rename(tmp_path / "moved")
+    out = sample.sample(tmp_path / "run", 3, tmp_path / "s.npz")  # sampling needs no data
+    assert np.load(out)["images"].shape == (3, 4, 4, 1)
+    args = ["launch.py", "--mode=eval", f"--workdir={tmp_path / 'run'}"]
+    assert launch.run(args) == 2 and "data" in capsys.readouterr().err
+    assert launch.run(args + [f"--config.data.path={tmp_path / 'moved'}"]) == 0, capsys.readouterr().err
