@@ -135,13 +135,17 @@ def close_all(hooks: Sequence[tuple[Hook, View]], step: int, error: BaseExceptio
 
 
 class NonFiniteGuard(Hook):
-    """Stops the run at the first step whose metrics (losses, penalties) are not finite, with a
-    message naming them and the last finite checkpoint; warns once when a loss grows beyond
-    1e8. The state is checked where it is copied to the host anyway: `Checkpointer.save`
-    refuses a non-finite state, so no such checkpoint is ever written."""
+    """Stops the run when a step's metrics (losses, penalties) are not finite, with a message
+    naming them and the last finite checkpoint; warns once when a loss grows beyond 1e8.
 
-    def __init__(self, ckpt: Checkpointer | None, workdir: Path):
-        super().__init__(1)
+    It looks every `every_steps` (the logging interval, whose metrics are fetched from the
+    device anyway, so the guard costs no extra wait per step) and at the last step. Between
+    two looks nothing non-finite can escape: `Checkpointer.save` refuses a non-finite state
+    (the state is copied to the host there anyway) and evaluation refuses non-finite samples,
+    both with the same `Diverged` error."""
+
+    def __init__(self, ckpt: Checkpointer | None, workdir: Path, every_steps: int = 1, last_step: int = 0):
+        super().__init__(every_steps, on_steps=[last_step] if last_step else ())
         self.ckpt, self.workdir, self.warned = ckpt, workdir, False
 
     def fire(self, step: int, view: View) -> None:

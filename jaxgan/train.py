@@ -207,7 +207,7 @@ def _run_hooks(run: _Run, writer, start: int) -> tuple[list[hooks.Hook], hooks.E
     meta = lambda step: _meta(c, step, run.exp.dataset)
     evaluate = hooks.Evaluate(run.exp, run.workdir, writer, BestKeeper(run.workdir, c.eval.best_metric),
                               meta, c.eval.every_steps, start)
-    run_hooks = [hooks.NonFiniteGuard(run.ckpt, run.workdir),
+    run_hooks = [hooks.NonFiniteGuard(run.ckpt, run.workdir, c.train.log_every_steps, c.train.steps),
                  hooks.LogScalars(writer, c.train.log_every_steps, c.train.steps, start,
                                   plot=run.workdir / "losses.png"),
                  hooks.SaveCheckpoint(run.ckpt, meta, c.checkpoint.every_steps, start),
@@ -287,7 +287,7 @@ def _train(config, workdir: Path, exps: list[Experiment], group, primary: bool, 
                 monitor.log_parameter_overview(run.workdir, run.exp.parameter_trees(states[k]), log=k == 0)
                 run_hooks, evaluations[run.exp.config.seed] = _run_hooks(run, writer, start)
             else:  # console logging only
-                run_hooks = [hooks.NonFiniteGuard(None, run.workdir),
+                run_hooks = [hooks.NonFiniteGuard(None, run.workdir, c.train.log_every_steps, c.train.steps),
                              hooks.LogScalars(writer, c.train.log_every_steps, c.train.steps, start)]
             hook_sets.append(HookSet(select, run_hooks))
 
