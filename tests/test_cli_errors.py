@@ -107,7 +107,7 @@ ROWS = [
     ("launch", [TINY, "--workdir={r}/theirs"], r"holds no jaxgan run \(it has notes.txt\)"),
     ("launch", [TINY, "--workdir={r}/broken"], r"config.json' is damaged or not a jaxgan config"),
     ("launch", [TINY, "--workdir={r}/" + BAD_UTF8], r"not valid UTF-8"),
-    ("launch", [TINY, "--config.model.z_dim=5", "--workdir={r}/run"], r"different config \(model.z_dim: checkpoint has 8, now 5\)"),
+    ("launch", [TINY, "--config.model.z_dim=5", "--workdir={r}/run"], r"different config \(model.z_dim: checkpoint has 8, now 5[;)]"),
     ("launch", [TINY, "--workdir={r}/run", "LOCKED"], r"in use by pid \d+ on host .* since"),
     # launch.py --mode=sample
     ("launch", ["--mode=sample", "--output={r}/s.npz"], r"needs --workdir"),
