@@ -1,5 +1,7 @@
 """The SNGAN ResNet family: shapes at several sizes and channel counts, its blocks, spectral
 norm's power iteration, conditional batch norm, the projection critic, and the recipes."""
+import json
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -24,19 +26,34 @@ def test_generator_and_critic_shapes(shape, num_classes):
     assert scores.shape == (2,)
 
 
+def _filled(module, *args):
+    """Variables of `module` filled with a fixed pattern (compiling the random initialisers
+    would cost more than the test)."""
+    shapes = jax.eval_shape(module.init, jax.random.key(0), *args)
+    def fill(offset):
+        return lambda path, s: offset + 0.3 * jnp.sin(jnp.arange(np.prod(s.shape)) + len(path)).reshape(s.shape)
+
+    # Batch statistics positive (they hold variances), parameters around 0.
+    return {"params": jax.tree_util.tree_map_with_path(fill(0.0), shapes["params"]),
+            "batch_stats": jax.tree_util.tree_map_with_path(fill(1.0), shapes["batch_stats"])}
+
+
 def test_generator_output_range_and_projection_critic():
     g = sngan.ResNetGenerator(out_shape=(8, 8, 3), n_feature=2, max_features=4, num_classes=3)
     d = sngan.ResNetCritic(n_feature=2, max_features=4, num_classes=3)
+    z, labels, other = jax.random.normal(jax.random.key(1), (2, 8)), jnp.array([0, 1]), jnp.array([2, 2])
+    g_vars = _filled(g, z, labels)
+    images = jax.eval_shape(lambda v: g.apply(v, z, labels, train=False), g_vars)
+    d_vars = _filled(d, images, labels)
 
     @jax.jit  # one program: eager Flax would compile every op on its own
-    def run(z, labels, other):
-        images, _ = g.init_with_output(jax.random.key(0), z, labels)
-        variables = d.init(jax.random.key(1), images, labels)
-        return images, d.apply(variables, images, labels, train=False), d.apply(variables, images, other, train=False)
+    def run(g_vars, d_vars):
+        images = g.apply(g_vars, z, labels, train=False)
+        return images, d.apply(d_vars, images, labels, train=False), d.apply(d_vars, images, other, train=False)
 
-    images, scores, other = run(jax.random.normal(jax.random.key(1), (2, 8)), jnp.array([0, 1]), jnp.array([2, 2]))
+    images, scores, other_scores = run(g_vars, d_vars)
     assert images.shape == (2, 8, 8, 3) and float(jnp.abs(images).max()) <= 1.0
-    assert scores.shape == (2,) and not np.allclose(scores, other)  # the projection term
+    assert scores.shape == (2,) and not np.allclose(scores, other_scores)  # the projection term
 
 
 def test_64x64_critic_is_mimicrys_sngan64_layout():
@@ -121,10 +138,15 @@ def test_recipe_arguments_are_checked():
         load_config_file(str(ROOT / "configs" / "sngan.py:mnist,conditional"))
 
 
-def test_tiny_conditional_recipe_trains_end_to_end(tmp_path):
-    # (the unconditional `sngan.py:flags32,tiny` trains in tests/test_ada.py, with ADA and LeCam)
+def test_tiny_recipe_trains_end_to_end_with_ada_and_lecam(tmp_path):
+    # One trainer run for the SNGAN recipes, ADA and LeCam (each costs a compile): conditional
+    # SNGAN with both on; p and the EMAs are logged with the other metrics.
     c = load_config_file(str(ROOT / "configs" / "sngan.py:fashion_mnist,cond,tiny"))
     c.train.parallel = "single"
     c.viz.every_steps = 0
+    c.ada.update(ops="all", interval=1)
+    c.loss.update(lecam=0.3, lecam_start_step=1)
     train.train(c, tmp_path)
     assert (tmp_path / "checkpoints" / "4").is_dir()
+    logged = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert any("ada_p" in row and "lecam_ema_real" in row and "lecam_penalty" in row for row in logged)
