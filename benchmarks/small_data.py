@@ -1,0 +1,209 @@
+"""Small data: recipes and option sets trained at several training-set sizes, measured alike.
+
+For one dataset, every variant (a recipe of configs/ plus option overrides) is trained through
+the real trainer at each `--num_examples` (the first N training images; 0 = all), with
+`--seeds` seeds and the same `--steps`, then every seed's final generator is measured as
+benchmarks/ema_diffaugment.py measures it (its `measure` and `summarize`): `--eval_samples`
+images from the fixed eval latents, in the domain classifier's features, FID and KID against the
+FULL training set (`--num_reference`, 0 = all of it), and precision, recall, density and coverage
+against a fixed random `--knn_reference` of them (their k-NN radii cost N^2 distances per
+measurement). A run with an EMA of the generator is measured with its EMA and online weights.
+
+A variant is NAME=RECIPE[,OPTION...][+KEY=VALUE...]; the recipe gets the dataset as its first
+argument, KEY=VALUE are config overrides (values read as Python literals, else strings), e.g.
+
+    python benchmarks/small_data.py --dataset=fashion_mnist --num_examples 1000 --seeds=3 --steps=4000 \\
+        --variants dcgan=dcgan.py dcgan_diffaug=dcgan.py+augment.diffaugment=color,translation,cutout \\
+        dcgan_ada=dcgan.py+ada.ops=all sngan=sngan.py sngan_lecam=sngan.py+loss.lecam=0.3 \\
+        --out=runs/small_data_fmnist
+
+`--set KEY=VALUE ...` overrides every variant (after its own). A variant's `train.steps`
+override gives it another step budget (to equalise wall times). Writes <out>/results.json and
+<out>/results.md (mean ± std over seeds, wall time of the multi-seed run), and <out>/grids/
+<variant>_n<N>.png (64 samples of the first seed's final generator); each run stays in
+<out>/<variant>/n<N>/ (its own sample grids in seed_<s>/samples/).
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import ema_diffaugment as ed  # noqa: E402  (applies jaxgan's XLA:CPU setting first)
+
+from jaxgan import config as config_lib  # noqa: E402
+from jaxgan import viz  # noqa: E402
+from jaxgan.evaluate import Evaluator, eval_labels  # noqa: E402
+from jaxgan.experiment import EVAL_STREAM, Experiment, restore_run  # noqa: E402
+from jaxgan.workdir import seed_dirs  # noqa: E402
+
+FULL_METRICS = ("fid", "kid", "classes_covered")
+KNN_METRICS = ("precision", "recall", "density", "coverage")
+COLUMNS = ("fid", "kid", "precision", "recall", "density", "coverage", "classes_covered")
+
+
+def _value(text: str):
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def parse_overrides(items) -> dict:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or "." not in key:
+            raise SystemExit(f"override {item!r}: expected SECTION.KEY=VALUE")
+        out[key] = _value(value)
+    return out
+
+
+def parse_variant(spec: str) -> tuple[str, str, dict]:
+    """'name=recipe.py,opt+a.b=1' -> ('name', 'recipe.py', ',opt' options, {'a.b': 1})."""
+    name, sep, rest = spec.partition("=")
+    if not sep or not rest:
+        raise SystemExit(f"variant {spec!r}: expected NAME=RECIPE[,OPTION...][+KEY=VALUE...]")
+    recipe, *overrides = rest.split("+")
+    return name, recipe, parse_overrides(overrides)
+
+
+def apply_overrides(c, overrides: dict, where: str):
+    for key, value in overrides.items():
+        *path, leaf = key.split(".")
+        node = c
+        for part in path:
+            node = node[part] if part in node else None
+            if node is None:
+                raise SystemExit(f"{where}: no config section {'.'.join(path)!r} for {key}")
+        if leaf not in node:
+            raise SystemExit(f"{where}: no config key {key!r}")
+        node[leaf] = value
+    return c
+
+
+def variant_config(recipe: str, overrides: dict, n: int, args):
+    file, _, options = recipe.partition(",")
+    c = config_lib.load_config_file(str(ed.ROOT / "configs" / f"{file}:{args.dataset}{',' if options else ''}{options}"))
+    c.data.num_examples = n
+    c.train.steps, c.num_seeds = args.steps, args.seeds
+    c.eval.every_steps = 0  # measured once at the end, below, with more samples
+    c.eval.features = args.features
+    c.train.progress_bar = False
+    apply_overrides(c, overrides, recipe)
+    apply_overrides(c, args.set, "--set")
+    c.checkpoint.every_steps = c.train.steps
+    return config_lib.validate(c)
+
+
+def evaluators(config, args) -> tuple[Evaluator, Evaluator]:
+    """(FID/KID against the full training set, k-NN metrics against knn_reference of its images)."""
+    def build(num_reference: int, knn: bool) -> Evaluator:
+        c = config_lib.validate(config.copy_and_resolve_references())
+        c.data.num_examples = 0
+        c.num_seeds = 1
+        c.eval.num_samples = args.eval_samples
+        c.eval.num_reference = num_reference
+        c.eval.precision_recall = knn
+        c.eval.kid_subsets = 0 if knn else c.eval.kid_subsets
+        return Evaluator(c, Experiment.build(c).dataset)
+
+    full = build(args.num_reference or 10**9, False)
+    return full, build(args.knn_reference, True)
+
+
+def save_grid(run_dir: Path, path: Path) -> None:
+    exp, state, _ = restore_run(run_dir)
+    images = exp.generate(state, exp.latents(EVAL_STREAM, 64), eval_labels(exp, 64))
+    viz.save_image(viz.image_grid(images, 8), path)
+
+
+def table(results: dict) -> str:
+    lines = ["| variant | N | weights | seeds | steps | wall (s) | " + " | ".join(COLUMNS) + " |",
+             "|---" * (len(COLUMNS) + 6) + "|"]
+    for name, sizes in results["variants"].items():
+        for n, r in sizes.items():
+            for weights in ("online", "ema"):
+                if weights not in r:
+                    continue
+                row = r[weights]
+                cells = []
+                for col in COLUMNS:
+                    key = next((k for k in row if k.split("/")[0] == col), None)
+                    cells.append(f"{row[key][0]:.3f} ± {row[key][1]:.3f}" if key else "")
+                lines.append(f"| {name} | {n} | {weights} | {len(r['seeds'])} | {r['steps']} | {r['wall_s']:.0f} | "
+                             + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    from jaxgan.train import train
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--dataset", default="fashion_mnist")
+    p.add_argument("--variants", nargs="+", required=True, help="NAME=RECIPE[,OPTION...][+KEY=VALUE...]")
+    p.add_argument("--num_examples", nargs="+", type=int, default=[500, 1000, 5000, 0], help="0 = all")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--steps", type=int, default=4000)
+    p.add_argument("--eval_samples", type=int, default=10_000)
+    p.add_argument("--num_reference", type=int, default=0, help="FID/KID reference images (0 = all)")
+    p.add_argument("--knn_reference", type=int, default=10_000, help="precision/recall/density/coverage reference")
+    p.add_argument("--features", default="classifier", choices=("classifier", "inception", "both"))
+    p.add_argument("--sample_batch_stats", default="running", choices=("running", "batch"))
+    p.add_argument("--set", nargs="*", default=[], help="SECTION.KEY=VALUE overrides of every variant")
+    p.add_argument("--out", type=Path, required=True)
+    args = p.parse_args()
+    args.set = parse_overrides(args.set)
+    variants = [parse_variant(v) for v in args.variants]
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "grids").mkdir(exist_ok=True)
+    results_path = args.out / "results.json"
+    results = json.loads(results_path.read_text()) if results_path.exists() else {"variants": {}}
+    results["protocol"] = {"dataset": args.dataset, "seeds": args.seeds, "steps": args.steps,
+                           "eval_samples": args.eval_samples, "num_reference": args.num_reference or "all",
+                           "knn_reference": args.knn_reference, "features": args.features,
+                           "sample_batch_stats": args.sample_batch_stats, "set": args.set,
+                           "variants": {name: f"{recipe} {overrides}" for name, recipe, overrides in variants}}
+    pair = None
+    for name, recipe, overrides in variants:
+        for n in args.num_examples:
+            config = variant_config(recipe, overrides, n, args)
+            workdir = args.out / name / f"n{n}"
+            prior = results["variants"].get(name, {}).get(str(n))
+            if prior and prior["steps"] == config.train.steps and workdir.is_dir():
+                wall = prior["wall_s"]  # measured when it trained; measured again below
+            else:
+                t0 = time.perf_counter()
+                train(config, workdir)  # resumes an interrupted run
+                wall = time.perf_counter() - t0
+            if pair is None:  # reference features, computed once
+                pair = evaluators(config, args)
+            runs = seed_dirs(workdir) or [workdir]
+            per_seed = {}
+            for d in runs:
+                full = ed.measure(d, pair[0], args.eval_samples, args.sample_batch_stats, FULL_METRICS)
+                knn = ed.measure(d, pair[1], args.eval_samples, args.sample_batch_stats, KNN_METRICS)
+                per_seed[d.name] = {w: {**full[w], **knn[w]} for w in ("online", "ema") if w in full}
+            entry = {"wall_s": wall, "steps": config.train.steps, "seeds": per_seed,
+                     "protocol": {"full": full["protocol"], "knn": knn["protocol"]}}
+            for weights in ("online", "ema"):
+                rows = [s[weights] for s in per_seed.values() if weights in s]
+                if rows:
+                    entry[weights] = ed.summarize(rows)
+            results["variants"].setdefault(name, {})[str(n)] = entry
+            save_grid(runs[0], args.out / "grids" / f"{name}_n{n}.png")
+            results_path.write_text(json.dumps(results, indent=2, default=str))
+            (args.out / "results.md").write_text(table(results))
+            print(f"{name} n={n}: " + json.dumps({w: entry.get(w) for w in ("online", "ema") if w in entry}),
+                  flush=True)
+    print(table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
