@@ -240,6 +240,8 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
 
 
 def _train(config, workdir: Path, exps: list[Experiment], group, primary: bool, claimed, outer) -> dict:
+    """`train` once the workdir is claimed: each seed's run resumed or started, its hooks, the
+    loop. `outer` holds what lives as long as the claim (the seeds' directory locks)."""
     many = len(exps) > 1
     dirs = [seed_workdir(workdir, e.config.seed) for e in exps] if many else [workdir]
     if primary:
