@@ -103,10 +103,9 @@ def test_p_and_the_lecam_emas_resume_exactly_from_a_checkpoint(tmp_path):
     step = jax.jit(exp.make_step())
     batches = pipeline.stack(exp.dataset.batches(c.train.batch_size), c.train.n_critic)
     data = [next(batches) for _ in range(4)]
-    straight = exp.init_state()
+    straight = state = exp.init_state()  # the step does not donate: both start from it
     for b in data:
         straight, metrics = step(straight, b)
-    state = exp.init_state()
     for b in data[:2]:
         state, _ = step(state, b)
     with Checkpointer(tmp_path / "ckpt", async_save=False) as ckpt:
