@@ -308,9 +308,15 @@ def _resumable_prefixes(old: dict, new: dict) -> list[str]:
 
 
 def incompatible_keys(saved: dict, current: dict) -> list[str]:
-    """Keys (with both values) on which `current` cannot continue a run saved with `saved`."""
+    """Keys (with both values) on which `current` cannot continue a run saved with `saved`.
+
+    A key the checkpoint lacks was added to jaxgan after the run was saved; at its default it
+    keeps the old behaviour (new features are off by default), so it does not block a resume."""
     as_tuple = lambda tree: {k: tuple(v) if isinstance(v, list) else v for k, v in flatten(tree).items()}
     old, new = as_tuple(saved), as_tuple(current)
+    for key, default in as_tuple(base_config()).items():
+        if key not in old and new.get(key, default) == default:
+            old[key] = default
     resumable = _resumable_prefixes(old, new)
     diffs = []
     for key in sorted(set(old) | set(new)):

@@ -73,6 +73,15 @@ def test_incompatible_keys_ignore_run_length():
     assert config_lib.incompatible_keys(a, b.to_dict()) == [f"model.z_dim: checkpoint has {a['model']['z_dim']}, now 7"]
 
 
+def test_keys_added_since_a_run_was_saved_block_resume_only_when_changed():
+    saved, current = tiny_config().to_dict(), tiny_config()
+    del saved["ema"]  # a run saved before the ema section existed
+    assert config_lib.incompatible_keys(saved, current.to_dict()) == []
+    current.ema.decay = 0.999
+    assert config_lib.incompatible_keys(saved, current.to_dict()) == [
+        "ema.decay: checkpoint has '<absent>', now 0.999"]
+
+
 def test_launch_reports_config_errors_without_traceback(tmp_path):
     for args, message in [
         (["--config.model.zdim=3"], "did you mean --config.model.z_dim"),
