@@ -256,6 +256,7 @@ def test_tfds_not_prepared_and_no_download(tmp_path, monkeypatch):
         raise ConnectionError("Failed to resolve 'storage.googleapis.com'")
 
     monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", offline)
+    monkeypatch.setattr(data.tfds, "_online", lambda: True)  # the host answers, the download fails
     with pytest.raises(DataError, match="not prepared.*ConnectionError.*tfds build rock_paper_sc"):
         data.build(data_config(source="tfds", name="rock_paper_scissors", path=str(tmp_path)), 0)
 
