@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import matplotlib
@@ -12,13 +11,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from jaxgan.workdir import new_output  # noqa: E402  (temporaries of our own names, never a user's)
+
 
 def _atomic_save(fig, path: Path) -> None:
     # Write next to the target and rename, so an interrupted run never leaves half a picture.
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    fig.savefig(tmp, dpi=80)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with new_output(path, replace=True) as tmp:
+            fig.savefig(tmp, dpi=80)
+    finally:
+        plt.close(fig)
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
@@ -56,9 +58,8 @@ def save_image(image: np.ndarray, path: str | Path, *, min_side: int = 256) -> P
     scale = max(1, -(-min_side // min(picture.size)))
     if scale > 1:
         picture = picture.resize((picture.width * scale, picture.height * scale), Image.Resampling.NEAREST)
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    picture.save(tmp, format="PNG")
-    os.replace(tmp, path)
+    with new_output(path, replace=True) as tmp:
+        picture.save(tmp, format="PNG")
     return path
 
 
@@ -95,9 +96,8 @@ def make_gif(frames: list[str | Path], path: str | Path, *, frame_ms: int = 200)
     images = [_flatten_alpha(Image.open(f)) for f in frames]
     images = [im.convert("P", palette=Image.Palette.ADAPTIVE) for im in images]
     durations = [frame_ms] * (len(images) - 1) + [frame_ms * 5]
-    tmp = path.with_name(path.stem + ".tmp.gif")
-    images[0].save(tmp, save_all=True, append_images=images[1:], duration=durations, loop=0)
-    os.replace(tmp, path)
+    with new_output(path, replace=True) as tmp:
+        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0)
     return path
 
 
