@@ -38,6 +38,15 @@ def constant_learning_rates(c):
     return c
 
 
+def require_debian_package(path, package):
+    """Skip without the package, except where CI installed it (JAXGAN_REQUIRE_SYSTEM_DATA=1)."""
+    if Path(path).exists():
+        return
+    if os.environ.get("JAXGAN_REQUIRE_SYSTEM_DATA") == "1":
+        pytest.fail(f"{path} is missing though JAXGAN_REQUIRE_SYSTEM_DATA=1: apt-get install {package}")
+    pytest.skip(f"{package} is not installed (apt-get install {package})")
+
+
 @pytest.fixture
 def config():
     return tiny_config()

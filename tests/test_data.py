@@ -3,27 +3,18 @@ from __future__ import annotations
 
 import gzip
 import itertools
-import os
 from pathlib import Path
 
 import ml_collections
 import numpy as np
 import pytest
 
+from conftest import require_debian_package
 from jaxgan import config as config_lib
 from jaxgan import data
 from jaxgan.data import DataError, idx
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
-
-
-def require_debian_package(path, package):
-    """Skip without the package, except where CI installed it (JAXGAN_REQUIRE_SYSTEM_DATA=1)."""
-    if Path(path).exists():
-        return
-    if os.environ.get("JAXGAN_REQUIRE_SYSTEM_DATA") == "1":
-        pytest.fail(f"{path} is missing though JAXGAN_REQUIRE_SYSTEM_DATA=1: apt-get install {package}")
-    pytest.skip(f"{package} is not installed (apt-get install {package})")
 
 
 def data_config(**overrides) -> ml_collections.ConfigDict:

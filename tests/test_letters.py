@@ -4,7 +4,6 @@ that lack glyphs, the cache; the letters recipes end to end, measured by a lette
 Most tests draw on fonts made here with fontTools (a dependency of matplotlib), whose every
 glyph is known; the rendering test uses fonts-dejavu-core, which a fresh Debian has."""
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from fontTools.fontBuilder import FontBuilder
 from fontTools.pens.ttGlyphPen import TTGlyphPen
 from PIL import ImageFont
 
-from conftest import ROOT
+from conftest import ROOT, require_debian_package
 from jaxgan import classifier, config as config_lib, data, train
 from jaxgan.config import load_config_file
 from jaxgan.data import DataError, letters
@@ -24,15 +23,6 @@ DEJAVU_CORE = ("DejaVuSans.ttf", "DejaVuSerif.ttf", "DejaVuSansMono.ttf")
 # Families made below, and the split their names' hashes give (pinned: a change of the hash
 # would move fonts between the splits of every existing dataset).
 FAMILIES = {"Bars 0": False, "Bars 1": False, "Bars 2": True, "Bars 3": False, "Bars 4": False}
-
-
-def require_debian_package(path, package):
-    """Skip without the package, except where CI installed it (JAXGAN_REQUIRE_SYSTEM_DATA=1)."""
-    if Path(path).exists():
-        return
-    if os.environ.get("JAXGAN_REQUIRE_SYSTEM_DATA") == "1":
-        pytest.fail(f"{path} is missing though JAXGAN_REQUIRE_SYSTEM_DATA=1: apt-get install {package}")
-    pytest.skip(f"{package} is not installed (apt-get install {package})")
 
 
 def data_config(**overrides):
