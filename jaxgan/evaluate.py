@@ -5,8 +5,11 @@ Images are measured in the feature space of the networks `eval.features` chooses
 `eval.reference_split`. For each network `<net>`: `fid/<net>`, `kid/<net>` (and `kid_std/<net>`),
 `precision/<net>`, `recall/<net>`, `density/<net>`, `coverage/<net>`, `is/<net>`; with the domain
 classifier also `classes_covered`, `class_kl_uniform`, `class_fraction/<k>_<name>`, and for
-conditional generators `class_accuracy` (the classifier agrees with the requested class). 2D
-point data gets mode coverage (`jaxgan/metrics/mode_coverage.py`).
+conditional generators `class_accuracy` (the classifier agrees with the requested class). Small
+training sets (`eval.nearest_train`) also get pixel distances to the nearest training image
+(`nearest_train/*`, memorisation and diversity: `jaxgan/metrics/nearest_train.py`), the
+measure of the emoji flags, for which no feature network exists here. 2D point data gets mode
+coverage (`jaxgan/metrics/mode_coverage.py`).
 
 Every result carries its protocol (`EvalResult.protocol`), written with it to eval/step_N.json.
 The trainer's periodic evaluation and best checkpoint are hooks (`jaxgan/hooks.py`); the
@@ -14,6 +17,7 @@ evaluation tools (real-data floor, pytorch-fid statistics) are `python -m jaxgan
 """
 from __future__ import annotations
 
+import collections
 import json
 import re
 from pathlib import Path
@@ -24,7 +28,7 @@ from absl import logging
 from jaxgan.config import ALL, Field, Section, boolean, choice, ints, text
 from jaxgan.experiment import EVAL_STREAM, Experiment, restore_run, saved_config
 from jaxgan.metrics import classes, feature_policy, frechet, inception_score, kid, mode_coverage
-from jaxgan.metrics import precision_recall
+from jaxgan.metrics import nearest_train, precision_recall
 from jaxgan.workdir import RunError, atomic_write_text, json_default, new_output, reading
 
 # Image metrics compare generated and real samples in the feature space of a domain classifier
@@ -39,6 +43,10 @@ SECTION = Section("eval", {
     "batch_size": Field(500, ints(1), "feature-extraction batch (Inception: at most 50)"),
     "kid_subsets": Field(100, ints(0), "KID subsets; 0 skips KID"),
     "precision_recall": Field(True, boolean(), "compute precision, recall, density and coverage"),
+    "nearest_train": Field("auto", choice("auto", "on", "off"),
+                           "pixel distances of the samples to their nearest training image "
+                           "(nearest_train/*); auto: training sets of at most 5,000 images of "
+                           "at most 16,384 values (64x64 RGBA)"),
     "best_metric": Field("auto", text(), "kept in checkpoints_best/: auto (the first fid/*), a "
                                          "metric name, or none"),
     "classifier_dir": Field("~/.cache/jaxgan/classifiers", text(), "trained domain classifiers"),
@@ -61,6 +69,31 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", str(text)).strip("_")
 
 
+# eval.nearest_train = auto: the seeds' small datasets (flags, Pokemon, initials, letters), not
+# Fashion-MNIST's 60,000 images nor Rock-Paper-Scissors' 300x300 ones.
+NEAREST_AUTO_MAX_IMAGES, NEAREST_AUTO_MAX_VALUES = 5_000, 64 * 64 * 4
+_TRAINING_SETS: collections.OrderedDict = collections.OrderedDict()
+
+
+def nearest_training_set(config, dataset) -> nearest_train.TrainingSet | None:
+    """The whole training split the `nearest_train/*` metrics compare with, when
+    `eval.nearest_train` asks for them; built once per process per data config."""
+    choice = config.eval.nearest_train
+    if choice == "off" or dataset.kind != "images":
+        return None
+    n = dataset.num_examples
+    if choice == "auto" and (n > NEAREST_AUTO_MAX_IMAGES or int(np.prod(dataset.shape)) > NEAREST_AUTO_MAX_VALUES):
+        return None
+    key = json.dumps(config.data.to_dict(), sort_keys=True, default=str)
+    if key not in _TRAINING_SETS:
+        images = dataset.reference(n, split=getattr(dataset, "train_split", "train"))["x"]
+        _TRAINING_SETS[key] = nearest_train.TrainingSet(images)
+        while len(_TRAINING_SETS) > 2:
+            _TRAINING_SETS.popitem(last=False)
+    _TRAINING_SETS.move_to_end(key)
+    return _TRAINING_SETS[key]
+
+
 class Evaluator:
     """Measures images against the fixed reference set of a (data, eval) config; the networks
     and reference features come from the process-wide `feature_policy.reference`."""
@@ -69,10 +102,12 @@ class Evaluator:
         self.config, self.dataset = config, dataset
         self.reference = feature_policy.reference(config, dataset)
         self.nets = self.reference.nets
+        self.nearest = nearest_training_set(config, dataset)
 
     def protocol(self, num_generated: int, generated: str) -> dict:
         e = self.config.eval
-        return {
+        nearest = {"nearest_train": self.nearest.protocol} if self.nearest is not None else {}
+        return nearest | {
             "generated": {"num": num_generated, "source": generated},
             "reference": {"num": self.reference.num, "split": e.reference_split,
                           "dataset": f"{self.config.data.get('source')}:{self.config.data.get('name')}",
@@ -111,6 +146,8 @@ class Evaluator:
                     out[f"class_fraction/{k}_{_slug(name)}"] = float(p)
                 if labels is not None:
                     out["class_accuracy"] = float(np.mean(pred == labels))
+        if self.nearest is not None:
+            out |= self.nearest.measure(images)
         return EvalResult(out, self.protocol(len(images), generated))
 
 
@@ -134,7 +171,7 @@ def evaluate_state(exp: Experiment, state) -> EvalResult:
                           {"generated": {"num": n, "weights": exp.sampling_weights(state)},
                            "mode_coverage": mode_coverage.PROTOCOL})
     ev = Evaluator(exp.config, exp.dataset)
-    if not ev.nets:
+    if not ev.nets and ev.nearest is None:
         return EvalResult({}, {"features": "none"})
     labels = eval_labels(exp, n)
     images = exp.generate(state, exp.latents(EVAL_STREAM, n), labels)
