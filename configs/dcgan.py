@@ -7,6 +7,10 @@ and 004 ("cv" on MNIST and flags).
     python launch.py --config=configs/dcgan.py:rps --workdir=runs/dcgan_rps
     python launch.py --config=configs/dcgan.py:letters,cond --workdir=runs/dcgan_cond_letters
 
+`rps` keeps seed 003's training loop: a whole epoch of generator updates, then an epoch (one
+batch fewer) of critic updates (`train.schedule = alternate_epochs`); any recipe takes
+`--config.train.schedule=alternate_epochs`, and each step then trains one player.
+
 Arguments: fashion_mnist (default), mnist, pokemon, rps, flags32, flags64, letters; append
 `,cond` on a labelled dataset (letters, mnist, fashion_mnist, rps) for the conditional DCGAN
 (one-hot labels into the generator, a projection critic: Miyato & Koyama 2018), and `,tiny` for
@@ -45,6 +49,10 @@ def get_config(arg: str = "fashion_mnist"):
         c.model.critic.update(downsample="maxpool", normalization="none", leaky_slope=0.3, dropout=0.3)
         c.optimizer.generator.update(lr=1e-4, b1=0.9)
         c.optimizer.critic.update(lr=1e-4, b1=0.9)
+        # Its loop trains the generator for a whole epoch, then the critic for one batch fewer
+        # (jaxgan/schedule.py); 20,000 one-player steps are about 10,000 updates of each.
+        c.train.schedule = "alternate_epochs"
+        c.train.steps = 20_000
         c.train.batch_size = 16
         c.viz.num_samples = 16
         c.viz.grid_columns = 4

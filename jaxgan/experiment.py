@@ -19,6 +19,7 @@ from jaxgan import config as config_lib
 from jaxgan import data, ema, extensions, latent, models, optim
 from jaxgan.extensions import Extensions
 from jaxgan.replicas import Replicas
+from jaxgan.schedule import Schedule
 from jaxgan.state import GANState, init_state
 from jaxgan.steps import make_sample_fn, make_train_step
 # RunError lives in jaxgan.workdir; it is also imported from here (launch.py, tests, forks).
@@ -37,6 +38,7 @@ class Experiment:
     g_tx: Any
     d_tx: Any
     extensions: Extensions
+    schedule: Schedule = Schedule()  # which player each loop step trains (train.schedule)
 
     @classmethod
     def build(cls, config: ml_collections.ConfigDict, dataset=None) -> "Experiment":
@@ -55,10 +57,11 @@ class Experiment:
             ext = extensions.build(config, dataset.shape, dataset.num_classes)
         except ValueError as e:
             raise RunError(str(e)) from None
-        steps = config.train.steps
+        schedule = Schedule.of(config, dataset)
+        g_updates, d_updates = schedule.updates(config.train.steps)  # each decay's horizon
         return cls(config, dataset, generator, critic,
-                   optim.build(config.optimizer.generator, steps),
-                   optim.build(config.optimizer.critic, steps * config.train.n_critic), ext)
+                   optim.build(config.optimizer.generator, g_updates),
+                   optim.build(config.optimizer.critic, d_updates), ext, schedule)
 
     def for_seed(self, config: ml_collections.ConfigDict) -> "Experiment":
         """The same networks and data for `config`, which differs in its seed only: the data
@@ -84,9 +87,10 @@ class Experiment:
             batch["label"] = jax.ShapeDtypeStruct((n, b), jnp.int32)
         return batch
 
-    def make_step(self, axis_name: str | None = None, num_replicas: int = 1):
+    def make_step(self, axis_name: str | None = None, num_replicas: int = 1, only: str | None = None):
         """The pure train step; with `axis_name`, the per-device program of a pmap over
-        `num_replicas` devices (the execution edge, jaxgan/parallel.py, calls this)."""
+        `num_replicas` devices (the execution edge, jaxgan/parallel.py, calls this); `only`
+        ('critic' or 'generator'): the step of one player (jaxgan/schedule.py)."""
         generator, critic = self.generator, self.critic
         if axis_name is not None:  # batch norm must average its statistics over the device axis
             generator, critic = models.build(self.config.model, self.dataset.shape,
@@ -94,7 +98,7 @@ class Experiment:
         return make_train_step(self.config, generator, critic, self.g_tx, self.d_tx, self.extensions,
                                num_classes=self.dataset.num_classes,
                                replicas=Replicas(axis_name, num_replicas),
-                               reuse_fake=self.config.train.reuse_fake)
+                               reuse_fake=self.config.train.reuse_fake, only=only)
 
     def parameter_trees(self, state: GANState) -> dict:
         return {"generator": state.g.params, "critic": state.d.params}

@@ -196,7 +196,8 @@ class ProgressBar(Hook):
     def fire(self, step: int, view: View) -> None:
         self.bar.update(1)
         if not self.bar.disable and (step % self.postfix_every == 0 or step == self.total):
-            self.bar.set_postfix({k: f"{float(np.mean(view.metrics[k])):.3f}" for k in ("d_loss", "g_loss")})
+            self.bar.set_postfix({k: f"{float(np.mean(view.metrics[k])):.3f}" for k in ("d_loss", "g_loss")
+                                  if k in view.metrics})  # a one-player step has one of them
 
     def close(self, step: int, view: View, error: BaseException | None) -> None:
         self.bar.close()

@@ -60,6 +60,8 @@ def tiny(c, dataset: str):
                   num_classes=CLASSES[dataset] if c.data.use_labels else 0, num_examples=64)
     c.train.steps = 4
     c.train.batch_size = 4 if size > 100 else 8
+    if c.train.schedule == "alternate_epochs":
+        c.train.epoch_steps = 2  # generator, generator, critic, generator: both phases run
     c.train.log_every_steps = 2
     c.checkpoint.every_steps = 2
     c.eval.every_steps = 2

@@ -28,7 +28,7 @@ class Player:
 
 @flax.struct.dataclass
 class GANState:
-    step: jax.Array  # int32 scalar: generator updates done
+    step: jax.Array  # int32 scalar: loop steps done (generator updates under train.schedule's default)
     key: jax.Array  # uint32 key data of the run's base PRNG key (portable in checkpoints)
     g: Player
     d: Player

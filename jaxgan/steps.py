@@ -11,6 +11,11 @@ What the execution edge decides arrives as arguments: `replicas` (how draws and 
 to devices, jaxgan/replicas.py; pmap), `reuse_fake`. The same function runs on one device, on a
 sharded mesh under jit, and under pmap with an axis name, with the same numbers.
 
+`only='critic'` / `only='generator'` builds the step of one player: its updates alone, the
+other player's weights untouched (the critic's fakes still move the generator's batch-norm
+statistics, as a train-mode generator forward does). `train.schedule = 'alternate_epochs'`
+(jaxgan/schedule.py) runs these in turn; the generator-only step reads no real batch.
+
 `reuse_fake`: the generator update reuses the last critic update's fake batch and the pullback
 of its generator forward (`jax.vjp`) instead of a fresh latent batch, as pytorch/examples' DCGAN
 loop does: one generator forward fewer per step (docs/performance.md). The fresh path uses the
@@ -52,8 +57,12 @@ def apply_update(player: Player, grads, tx, after, step, replicas: Replicas, out
 
 
 def make_train_step(config, generator, critic, g_tx, d_tx, extensions: Extensions, *,
-                    num_classes: int = 0, replicas: Replicas = SINGLE, reuse_fake: bool = False):
-    """Build the pure train step for `config` (see the module docstring)."""
+                    num_classes: int = 0, replicas: Replicas = SINGLE, reuse_fake: bool = False,
+                    only: str | None = None):
+    """Build the pure train step for `config`; `only` = 'critic' or 'generator' for one
+    player's step (see the module docstring)."""
+    if only not in (None, "critic", "generator"):
+        raise ValueError(f"only = {only!r}: choose None (both players), 'critic' or 'generator'")
     lc, z_dim, sample_latent = config.loss, config.model.z_dim, latent.make_sampler(config.model)
     g_apply, d_apply = make_apply(generator, replicas), make_apply(critic, replicas)
     def transform(key, step, images, d_extras):
@@ -107,10 +116,10 @@ def make_train_step(config, generator, critic, g_tx, d_tx, extensions: Extension
         g = apply_update(state.g.replace(stats=g_stats), grads, g_tx, extensions.g_after, state.step, replicas)
         return g, metrics
 
-    def train_step(state: GANState, batch):
-        key = jax.random.fold_in(state.rng(), state.step)
-        n_critic = batch["x"].shape[0]
-        d, g_stats, kept, d_metrics = state.d, state.g.stats, None, []
+    def critic_updates(state: GANState, batch, key):
+        """The step's n_critic critic updates, each on its own real batch: (d, g_stats, mean
+        metrics, the last update's kept fake or None)."""
+        d, g_stats, kept, d_metrics, n_critic = state.d, state.g.stats, None, [], batch["x"].shape[0]
         # A Python loop, not lax.scan: XLA:CPU runs convolutions inside a while loop on a slow
         # path (docs/performance.md).
         for i in range(n_critic):
@@ -119,10 +128,23 @@ def make_train_step(config, generator, critic, g_tx, d_tx, extensions: Extension
             d, g_stats, metrics, kept = critic_update(state, d, g_stats, real_batch,
                                                       jax.random.fold_in(key, i), keep_fake)
             d_metrics.append(metrics)
-        state = state.replace(d=d)
-        g, g_metrics = generator_update(state, g_stats, batch["x"].shape[1], jax.random.fold_in(key, n_critic), kept)
+        return d, g_stats, {k: jnp.mean(jnp.stack([m[k] for m in d_metrics])) for k in d_metrics[0]}, kept
+
+    def train_step(state: GANState, batch):
+        key = jax.random.fold_in(state.rng(), state.step)
+        g_stats, kept, metrics = state.g.stats, None, {}
+        if only != "generator":
+            d, g_stats, metrics, kept = critic_updates(state, batch, key)
+            state = state.replace(d=d)
+        if only == "critic":
+            g = state.g.replace(stats=g_stats)
+        else:
+            # The generator-only step has no real batch: its size is the config's (per device).
+            n_critic, batch_size = (batch["x"].shape[:2] if only is None else
+                                    (config.train.n_critic, config.train.batch_size // replicas.num_replicas))
+            g, g_metrics = generator_update(state, g_stats, batch_size, jax.random.fold_in(key, n_critic), kept)
+            metrics |= g_metrics
         state = state.replace(g=g, step=state.step + 1)
-        metrics = {k: jnp.mean(jnp.stack([m[k] for m in d_metrics])) for k in d_metrics[0]} | g_metrics
         metrics |= extensions.metrics(state.g.extras, state.d.extras)
         return state, replicas.mean(metrics)
 

@@ -27,7 +27,7 @@ from absl import logging
 from jax.experimental import multihost_utils
 
 from jaxgan import config as config_lib
-from jaxgan import hooks, monitor, parallel, seeds
+from jaxgan import hooks, monitor, parallel, schedule, seeds
 from jaxgan.checkpoint import BestKeeper, Checkpointer
 from jaxgan.config import Field, Section, boolean, choice, ints
 from jaxgan.data import pipeline
@@ -40,19 +40,23 @@ SEEDS_STEPS = ("auto", "vmap", "loop")
 
 
 def _config_check(c) -> list[str]:
+    problems = schedule.config_problems(c.train)
     if c.num_seeds > 1 and c.train.parallel == "pmap":
-        return ["num_seeds > 1 needs train.parallel = 'auto', 'single' or 'mesh' (pmap trains one seed)"]
-    return []
+        problems.append("num_seeds > 1 needs train.parallel = 'auto', 'single' or 'mesh' (pmap trains one seed)")
+    return problems
 
 
 def _resumable(saved: dict, current: dict) -> tuple[str, ...]:
     # A decaying learning rate is a function of train.steps: changing it changes the past.
-    decays = any(v != "constant" for k, v in {**saved, **current}.items() if k.endswith(".schedule"))
+    decays = any(v != "constant" for k, v in {**saved, **current}.items()
+                 if k.startswith("optimizer.") and k.endswith(".schedule"))
     return ("log_every_steps", "progress_bar", "parallel", "seeds_step") + (() if decays else ("steps",))
 
 
 SECTION = Section("train", {
-    "steps": Field(10_000, ints(1), "generator updates"),
+    "steps": Field(10_000, ints(1), "loop steps: each is n_critic critic updates + 1 generator update "
+                   "(schedule = alternate_steps) or one update of one player (alternate_epochs); every "
+                   "step count of the config counts these"),
     "batch_size": Field(100, ints(1), "examples per batch (global, over all devices)"),
     "n_critic": Field(1, ints(1), "critic updates per generator update, each on a fresh real batch"),
     "log_every_steps": Field(100, ints(1), "steps between logged metrics"),
@@ -67,6 +71,12 @@ SECTION = Section("train", {
                         "the generator update reuses the last critic update's fake batch "
                         "instead of a fresh latent batch (pytorch/examples' DCGAN loop): "
                         "one generator forward fewer per step"),
+    "schedule": Field("alternate_steps", choice(*schedule.SCHEDULES),
+                      "alternate_steps: both players every step; alternate_epochs: seed 003's loop, "
+                      "epoch_steps generator-only steps then epoch_steps - 1 critic-only steps "
+                      "(jaxgan/schedule.py)"),
+    "epoch_steps": Field(0, ints(0), "alternate_epochs: generator steps per epoch; 0 = one pass over "
+                                     "the training set, ceil(num_examples / batch_size)"),
 }, check=_config_check, resumable=_resumable)
 
 
@@ -165,7 +175,7 @@ class _Run:
 
 def _meta(config: ml_collections.ConfigDict, step: int, dataset) -> dict:
     # The data's shape lets a run be sampled without its data (experiment.restore_run).
-    return {"config": config.to_dict(), "data_position": step * config.train.n_critic,
+    return {"config": config.to_dict(), "data_position": schedule.Schedule.of(config, dataset).data_position(step),
             "data": DataShape.of(dataset).record()}
 
 
@@ -228,7 +238,7 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
     primary = jax.process_index() == 0
     exps = _experiments(config)
     c = config
-    group = seeds.group(c, exps[0].make_step, len(exps))
+    group = schedule.group(c, exps[0].make_step, len(exps))
     try:
         parallel.check_batch(c.train.batch_size, group.executor.num_devices, c.model.critic.get("pack", 1))
     except ValueError as e:
@@ -294,9 +304,9 @@ def _train(config, workdir: Path, exps: list[Experiment], group, primary: bool, 
             hook_sets.append(HookSet(select, run_hooks))
 
         # Each process reads only its slice of every global batch (multi-host runs).
-        streams = [pipeline.stack(run.exp.dataset.batches(
-            c.train.batch_size // jax.process_count(), start=start * c.train.n_critic,
-            shard_index=jax.process_index(), num_shards=jax.process_count()), c.train.n_critic) for run in runs]
+        streams = [run.exp.schedule.batches(run.exp.dataset, c.train.batch_size // jax.process_count(), start,
+                                            shard_index=jax.process_index(), num_shards=jax.process_count())
+                   for run in runs]
         batches = pipeline.Prefetcher(group.zip(streams), group.executor.place_batch)
         step = _loop(group.executor, group.stack(states), batches, hook_sets, start, c.train.steps)
 
