@@ -7,15 +7,18 @@ Miyato & Koyama 2018).
     python launch.py --config=configs/sngan.py:fashion_mnist --workdir=runs/sngan_fashion_mnist
     python launch.py --config=configs/sngan.py:fashion_mnist,cond --workdir=runs/sngan_cond_fashion_mnist
     python launch.py --config=configs/sngan.py:flags32 --workdir=runs/sngan_flags32
+    python launch.py --config=configs/sngan.py:letters,cond --workdir=runs/sngan_cond_letters
 
-Arguments: fashion_mnist (default), mnist, pokemon, rps, flags32, flags64 (the datasets of
-configs/dcgan.py); options `cond` (labelled datasets: mnist, fashion_mnist, rps, and pokemon
-as a folder with one subfolder per class) and `tiny` (a seconds-long smoke run on synthetic
-images of the same shape).
+Arguments: fashion_mnist (default), mnist, pokemon, rps, flags32, flags64, letters (the datasets
+of configs/dcgan.py; letters: A-Z rendered from the system's fonts at 32x32, docs/datasets.md);
+options `cond` (labelled datasets: mnist, fashion_mnist, rps, letters, and pokemon as a folder
+with one subfolder per class) and `tiny` (a seconds-long smoke run on synthetic images of the
+same shape). `letters,cond` is issue 17's projection-conditioned SNGAN for seed 000's
+conditional wish, beside configs/acgan.py:letters and configs/dcgan.py:letters,cond.
 """
 from jaxgan import recipes
 
-DATASETS = ("fashion_mnist", "mnist", "pokemon", "rps", "flags32", "flags64")
+DATASETS = ("fashion_mnist", "mnist", "pokemon", "rps", "flags32", "flags64", "letters")
 
 
 def get_config(arg: str = "fashion_mnist"):

@@ -113,7 +113,7 @@ def test_conditional_batch_norm_scales_and_shifts_per_class():
 
 
 ARGS = [d + o for d in ("fashion_mnist", "mnist", "pokemon", "rps", "flags32", "flags64")
-        for o in ("", ",cond") if not (o and d.startswith("flags"))]
+        for o in ("", ",cond") if not (o and d.startswith("flags"))] + ["letters,cond"]
 
 
 @pytest.mark.parametrize("arg", ARGS)
