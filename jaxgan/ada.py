@@ -37,17 +37,7 @@ NAME = "ada"
 
 
 def parse(ops: str) -> tuple[str, ...]:
-    """'xflip,cutout' -> ('xflip', 'cutout'); 'all' is every op; unknown names and a wrong
-    order raise ValueError."""
-    if ops.strip() == "all":
-        return OPS
-    names = tuple(o.strip() for o in ops.split(",") if o.strip())
-    unknown = [n for n in names if n not in OPS]
-    if unknown:
-        raise ValueError(f"unknown ADA op(s) {unknown}; choose from {', '.join(OPS)} (or 'all')")
-    if list(names) != sorted(set(names), key=OPS.index):
-        raise ValueError(f"ADA ops must be distinct and in the order {','.join(OPS)}")
-    return names
+    return diffaugment.parse_ops(ops, OPS, "ADA", allow_all=True)
 
 
 def _check(config) -> list[str]:

@@ -16,21 +16,32 @@ paper's batched, per-example draws are a few lines each.
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import jax
 import jax.numpy as jnp
 
 POLICIES = ("color", "translation", "cutout")
 
 
-def parse(policy: str) -> tuple[str, ...]:
-    """'color,cutout' -> ('color', 'cutout'); unknown names and a wrong order raise ValueError."""
-    names = tuple(p.strip() for p in policy.split(",") if p.strip())
-    unknown = [n for n in names if n not in POLICIES]
+def parse_ops(text: str, ops: Sequence[str], what: str, *, allow_all: bool = False) -> tuple[str, ...]:
+    """'color,cutout' -> ('color', 'cutout'): names of `ops`, distinct and in `ops`' order (the
+    order a pipeline applies them in, so one spelling per pipeline); 'all' = every op where
+    `allow_all`. Unknown names and a wrong order raise ValueError. ADA's ops parse here too."""
+    if allow_all and text.strip() == "all":
+        return tuple(ops)
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    unknown = [n for n in names if n not in ops]
     if unknown:
-        raise ValueError(f"unknown DiffAugment op(s) {unknown}; choose from {', '.join(POLICIES)}")
-    if list(names) != sorted(set(names), key=POLICIES.index):
-        raise ValueError(f"DiffAugment ops must be distinct and in the order {','.join(POLICIES)}")
+        raise ValueError(f"unknown {what} op(s) {unknown}; choose from {', '.join(ops)}"
+                         + (" (or 'all')" if allow_all else ""))
+    if list(names) != sorted(set(names), key=list(ops).index):
+        raise ValueError(f"{what} ops must be distinct and in the order {','.join(ops)}")
     return names
+
+
+def parse(policy: str) -> tuple[str, ...]:
+    return parse_ops(policy, POLICIES, "DiffAugment")
 
 
 def _uniform(replicas, key, b, low=0.0, high=1.0):
