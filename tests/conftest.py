@@ -13,6 +13,14 @@ sys.path.insert(0, str(ROOT))
 
 from jaxgan import xla_cpu  # noqa: E402
 
+# Tests compile far more than they run (tiny configs, a few steps each), and LLVM's optimisation
+# of every compiled program costs more there than it saves, so the test processes, and the
+# launch.py subprocesses that inherit their environment, compile without it. Results differ from
+# an optimised build by float rounding only, and every numerical test compares runs made alike.
+# JAXGAN_TEST_XLA_BACKEND_OPT=2 runs the suite as users run.
+if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+    level = os.environ.get("JAXGAN_TEST_XLA_BACKEND_OPT", "0")
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_backend_optimization_level={level}".strip()
 xla_cpu.apply()  # the tests run what launch.py runs (jaxgan/xla_cpu.py)
 
 
