@@ -28,8 +28,6 @@ def get_config(arg: str = "fashion_mnist"):
     if dataset == "pokemon":
         c.data.folder_labels = "subfolders"
         c.model.generator.update(activation="leaky_relu", dropout=0.25)
-    if dataset == "rps":
-        c.train.batch_size = 16
     if "tiny" in options:
         recipes.tiny(c, dataset)
         c.data.num_classes = recipes.CLASSES[dataset] or 3

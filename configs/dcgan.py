@@ -53,9 +53,6 @@ def get_config(arg: str = "fashion_mnist"):
         # (jaxgan/schedule.py); 20,000 one-player steps are about 10,000 updates of each.
         c.train.schedule = "alternate_epochs"
         c.train.steps = 20_000
-        c.train.batch_size = 16
-        c.viz.num_samples = 16
-        c.viz.grid_columns = 4
     if dataset.startswith("flags"):
         c.viz.every_steps = 250
     if "tiny" in options:

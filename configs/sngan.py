@@ -42,10 +42,6 @@ def get_config(arg: str = "fashion_mnist"):
     c.viz.every_steps = 250
     if dataset == "pokemon" and cond:
         c.data.folder_labels = "subfolders"
-    if dataset == "rps":
-        c.train.batch_size = 16
-        c.viz.num_samples = 16
-        c.viz.grid_columns = 4
     if "tiny" in options:
         recipes.tiny(c, dataset)
         c.train.n_critic = 1  # each critic update is another copy of the critic to compile

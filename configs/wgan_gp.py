@@ -60,10 +60,6 @@ def get_config(arg: str = "fashion_mnist"):
         c.model.generator.update(activation="leaky_relu", dropout=0.25)
         c.model.critic.update(normalization="instance")
         c.train.steps = 10_000
-    if dataset == "rps":
-        c.train.batch_size = 16
-        c.viz.num_samples = 16
-        c.viz.grid_columns = 4
     if "tiny" in options:
         recipes.tiny(c, dataset)
         c.train.n_critic = 2

@@ -49,6 +49,10 @@ def image_config(variant: str, dataset: str, *, labels: bool = False):
     c.eval.every_steps = 1_000
     c.viz.every_steps = 500
     c.viz.num_samples = 64
+    if dataset == "rps":  # 300x300 images: small batches, and a 4x4 grid that stays legible
+        c.train.batch_size = 16
+        c.viz.num_samples = 16
+        c.viz.grid_columns = 4
     return c
 
 
