@@ -7,7 +7,7 @@ Images are measured in the feature space of the networks `eval.features` chooses
 classifier also `classes_covered`, `class_kl_uniform`, `class_fraction/<k>_<name>`, and for
 conditional generators `class_accuracy` (the classifier agrees with the requested class). Small
 training sets (`eval.nearest_train`) also get pixel distances to the nearest training image
-(`nearest_train/*`, memorisation and diversity: `jaxgan/metrics/nearest_train.py`), the
+(`nearest_train_*`, memorisation and diversity: `jaxgan/metrics/nearest_train.py`), the
 measure of the emoji flags, for which no feature network exists here. 2D point data gets mode
 coverage (`jaxgan/metrics/mode_coverage.py`).
 
@@ -45,7 +45,7 @@ SECTION = Section("eval", {
     "precision_recall": Field(True, boolean(), "compute precision, recall, density and coverage"),
     "nearest_train": Field("auto", choice("auto", "on", "off"),
                            "pixel distances of the samples to their nearest training image "
-                           "(nearest_train/*); auto: training sets of at most 5,000 images of "
+                           "(nearest_train_*); auto: training sets of at most 5,000 images of "
                            "at most 16,384 values (64x64 RGBA)"),
     "best_metric": Field("auto", text(), "kept in checkpoints_best/: auto (the first fid/*), a "
                                          "metric name, or none"),
@@ -76,7 +76,7 @@ _TRAINING_SETS: collections.OrderedDict = collections.OrderedDict()
 
 
 def nearest_training_set(config, dataset) -> nearest_train.TrainingSet | None:
-    """The whole training split the `nearest_train/*` metrics compare with, when
+    """The whole training split the `nearest_train_*` metrics compare with, when
     `eval.nearest_train` asks for them; built once per process per data config."""
     choice = config.eval.nearest_train
     if choice == "off" or dataset.kind != "images":

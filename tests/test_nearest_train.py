@@ -1,4 +1,4 @@
-"""Pixel distances to the nearest training image (nearest_train/*): known point sets, and the
+"""Pixel distances to the nearest training image (nearest_train_*): known point sets, and the
 evaluator measuring them for a flags recipe."""
 import numpy as np
 import pytest
@@ -18,22 +18,22 @@ def test_copies_distinct_and_distance_on_known_points():
     # An exact copy of [1], and two points half-way from [0] to [1] and to [2] (RMS 0.5 from each).
     samples = np.array([[1, 1, 1, 1], [0.5, 0.5, 0.5, 0.5], [-0.5, -0.5, -0.5, -0.5]]).reshape(3, 1, 1, 4)
     m = t.measure(samples)
-    assert m["nearest_train/rms"] == pytest.approx((0 + 0.5 + 0.5) / 3)
+    assert m["nearest_train_rms"] == pytest.approx((0 + 0.5 + 0.5) / 3)
     # Nearest: [1], then a tie between [0] and [1] at RMS 0.5 (first wins: [0]), then [0] again.
-    assert m["nearest_train/distinct"] == 2 and m["nearest_train/distinct_frac"] == 0.5
+    assert m["nearest_train_distinct"] == 2 and m["nearest_train_distinct_frac"] == 0.5
     # Only the exact copy counts: the others are nearest to [0], whose twin makes its radius 0.
-    assert m["nearest_train/copies"] == pytest.approx(1 / 3)
-    assert t.measure(TRAIN) == {"nearest_train/rms": 0.0, "nearest_train/distinct": 3,
-                                "nearest_train/distinct_frac": 0.75, "nearest_train/copies": 1.0}
+    assert m["nearest_train_copies"] == pytest.approx(1 / 3)
+    assert t.measure(TRAIN) == {"nearest_train_rms": 0.0, "nearest_train_distinct": 3,
+                                "nearest_train_distinct_frac": 0.75, "nearest_train_copies": 1.0}
     assert t.protocol["train_nn_rms_mean"] == pytest.approx(0.5)  # (0 + 1 + 1 + 0) / 4
 
 
 def test_a_far_sample_is_no_copy():
     t = TrainingSet(TRAIN[:3])  # no twin: radii RMS 1, 1, 1
     m = t.measure(np.full((2, 1, 1, 4), 0.6))  # nearest [1] at RMS 0.4 < 1: inside its ball
-    assert m["nearest_train/copies"] == 1.0 and m["nearest_train/distinct"] == 1
+    assert m["nearest_train_copies"] == 1.0 and m["nearest_train_distinct"] == 1
     m = t.measure(np.full((1, 1, 1, 4), 3.0))  # nearest [1] at RMS 2 > 1
-    assert m["nearest_train/copies"] == 0.0 and m["nearest_train/rms"] == pytest.approx(2.0)
+    assert m["nearest_train_copies"] == 0.0 and m["nearest_train_rms"] == pytest.approx(2.0)
 
 
 def test_the_evaluator_measures_them_for_a_flags_recipe():
@@ -43,10 +43,10 @@ def test_the_evaluator_measures_them_for_a_flags_recipe():
     ev = evaluate.Evaluator(c, dataset)
     train = dataset.reference(64)["x"]
     m = ev.measure(train)  # the training images themselves: all copies
-    assert m["nearest_train/rms"] == 0.0 and m["nearest_train/copies"] == 1.0
+    assert m["nearest_train_rms"] == 0.0 and m["nearest_train_copies"] == 1.0
     assert m.protocol["nearest_train"]["num_train"] == 64
     noise = np.random.default_rng(0).uniform(-1, 1, (16,) + dataset.shape).astype(np.float32)
     m = ev.measure(noise)
-    assert m["nearest_train/copies"] == 0.0 and m["nearest_train/rms"] > 0.3
+    assert m["nearest_train_copies"] == 0.0 and m["nearest_train_rms"] > 0.3
     c.eval.nearest_train = "off"
     assert evaluate.Evaluator(c, dataset).nearest is None

@@ -90,7 +90,7 @@ def test_updates_and_logged_losses_follow_the_schedule(straight):
     # The evaluation at the end: no feature network, but the pixel distances to the 24
     # training images (eval.nearest_train = auto), as for the emoji flags.
     final = json.loads((workdir / "eval" / "step_000000007.json").read_text())
-    assert 0 < final["nearest_train/rms"] <= 2 and final["protocol"]["nearest_train"]["num_train"] == 24
+    assert 0 < final["nearest_train_rms"] <= 2 and final["protocol"]["nearest_train"]["num_train"] == 24
 
 
 def test_resume_in_the_middle_of_an_epoch_is_exact(straight, tmp_path):

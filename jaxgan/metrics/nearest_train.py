@@ -7,12 +7,12 @@ value (H x W x C, RGBA included), on the [-1, 1] scale the networks see: 0 for t
 2 for black against white everywhere. Nearest neighbours are those of the Euclidean distance
 (the RMS is it divided by sqrt(H W C)). Over the whole training set:
 
-  * `nearest_train/rms`: mean over the samples of the distance to the nearest training image.
+  * `nearest_train_rms`: mean over the samples of the distance to the nearest training image.
     Low is close to the data: good samples, or copies (read it with `copies`).
-  * `nearest_train/distinct`: how many different training images are the nearest of at least
+  * `nearest_train_distinct`: how many different training images are the nearest of at least
     one sample (ties go to the first in the training set's order); `distinct_frac` divides it by
     the training set's size. A collapsed generator sits near a few training images.
-  * `nearest_train/copies`: share of samples at most as far from their nearest training image t
+  * `nearest_train_copies`: share of samples at most as far from their nearest training image t
     as t is from its own nearest other training image (t's 1-NN radius): inside the ball in
     which the training set has only t, so closer to t than any other training image comes. The
     memorisation indicator; a training image with an identical twin has radius 0, and only
@@ -75,7 +75,7 @@ class TrainingSet:
             raise ValueError(f"samples of {s.shape[1]} values against training images of {self.x.shape[1]}")
         index, dist_sq = nearest(s, self.x, self.block)
         distinct = len(np.unique(index))
-        return {f"{NAME}/rms": float(np.mean(np.sqrt(dist_sq / s.shape[1]))),
-                f"{NAME}/distinct": distinct,
-                f"{NAME}/distinct_frac": distinct / len(self.x),
-                f"{NAME}/copies": float(np.mean(dist_sq <= self.radius_sq[index]))}
+        return {f"{NAME}_rms": float(np.mean(np.sqrt(dist_sq / s.shape[1]))),
+                f"{NAME}_distinct": distinct,
+                f"{NAME}_distinct_frac": distinct / len(self.x),
+                f"{NAME}_copies": float(np.mean(dist_sq <= self.radius_sq[index]))}
