@@ -315,7 +315,7 @@ def incompatible_keys(saved: dict, current: dict) -> list[str]:
     as_tuple = lambda tree: {k: tuple(v) if isinstance(v, list) else v for k, v in flatten(tree).items()}
     old, new = as_tuple(saved), as_tuple(current)
     for key, default in as_tuple(base_config()).items():
-        if key not in old and new.get(key, default) == default:
+        if key not in old and key in new and new[key] == default:
             old[key] = default
     resumable = _resumable_prefixes(old, new)
     diffs = []
