@@ -16,7 +16,7 @@ import ml_collections
 import numpy as np
 
 from jaxgan import config as config_lib
-from jaxgan import data, ema, extensions, latent, models, optim
+from jaxgan import data, ema, extensions, latent, models, optim, progressive
 from jaxgan.extensions import Extensions
 from jaxgan.replicas import Replicas
 from jaxgan.schedule import Schedule
@@ -95,17 +95,28 @@ class Experiment:
         if axis_name is not None:  # batch norm must average its statistics over the device axis
             generator, critic = models.build(self.config.model, self.dataset.shape,
                                              self.dataset.num_classes, axis_name)
+        if self.growth is not None:  # one step per stage, at the stage of the batch's size
+            return self.growth.make_step(lambda g, d: make_train_step(
+                self.config, g, d, self.g_tx, self.d_tx, self.extensions, num_classes=self.dataset.num_classes,
+                replicas=Replicas(axis_name, num_replicas), reuse_fake=self.config.train.reuse_fake),
+                generator, critic, self.g_tx, self.d_tx)
         return make_train_step(self.config, generator, critic, self.g_tx, self.d_tx, self.extensions,
                                num_classes=self.dataset.num_classes,
                                replicas=Replicas(axis_name, num_replicas),
                                reuse_fake=self.config.train.reuse_fake, only=only)
+
+    @functools.cached_property
+    def growth(self) -> progressive.Growth | None:
+        """Progressive growing's schedule, step and samplers (jaxgan/progressive.py), or None."""
+        return progressive.Growth.of(self.config, self.dataset.shape, self.generator)
 
     def parameter_trees(self, state: GANState) -> dict:
         return {"generator": state.g.params, "critic": state.d.params}
 
     def sampling_weights(self, state: GANState) -> str:
         """Which generator weights `generate` draws from, for evaluation protocols."""
-        return "EMA weights" if ema.sampling_params(state.g) is not state.g.params else "online weights"
+        weights = "EMA weights" if ema.sampling_params(state.g) is not state.g.params else "online weights"
+        return weights if self.growth is None else f"{weights}, {self.growth.describe(int(state.step))}"
 
     def latents(self, stream: int, n: int) -> jax.Array:
         key = jax.random.fold_in(jax.random.key(self.config.seed), stream)
@@ -119,9 +130,10 @@ class Experiment:
         """Samples for latents `z` (from the EMA weights when the run keeps them), as a float32
         numpy array, in chunks of `chunk`."""
         params, outs = ema.sampling_params(state.g), []
+        sample = self._sample_fn if self.growth is None else functools.partial(self.growth.sample, int(state.step))
         for i in range(0, z.shape[0], chunk):
             y = None if labels is None else labels[i:i + chunk]
-            outs.append(np.asarray(self._sample_fn(params, state.g.stats, z[i:i + chunk], y)))
+            outs.append(np.asarray(sample(params, state.g.stats, z[i:i + chunk], y)))
         return np.concatenate(outs, axis=0)
 
 

@@ -35,6 +35,8 @@ SECTION = Section("loss", {
     "gradient_penalty": Field(0.0, floats(0.0), "WGAN-GP factor (lambda)"),
     "r1_penalty": Field(0.0, floats(0.0), "R1 factor (gamma); the penalty added is "
                                           "gamma / 2 * E||grad||^2"),
+    "drift": Field(0.0, floats(0.0), "drift penalty factor (epsilon_drift; ProGAN: 0.001): "
+                                     "epsilon * E[D(real)^2] keeps Wasserstein scores near 0"),
     "clip": Field(0.0, floats(0.0), "WGAN weight clipping to [-clip, clip]; 0 disables"),
     # Label smoothing (binary losses): fixed targets, or per-example U(low, high) when a
     # (low, high) range is given, e.g. --config.loss.real_label_range="(0.7, 1.0)".
@@ -142,6 +144,12 @@ def r1_penalty(critic_fn, real, *, group: int = 1):
     """R1 (Mescheder et al. 2018): E[||grad D(x_real)||^2]; scale by gamma/2 outside."""
     grads = jax.grad(lambda x: jnp.sum(critic_fn(x)))(real)
     return jnp.mean(_per_example_norm(grads, group) ** 2)
+
+
+def drift_penalty(real_scores):
+    """ProGAN's drift term (Karras et al. 2018): E[D(x_real)^2], so a Wasserstein critic's scores
+    do not drift away from zero (the loss sees only their differences); scale by epsilon outside."""
+    return jnp.mean(jnp.square(real_scores))
 
 
 def lecam_penalty(real, fake, ema_real, ema_fake):

@@ -75,6 +75,10 @@ def critic_objective(params, stats, critic, real, fake, real_labels, fake_labels
         r1 = losses.r1_penalty(scores, real, group=group)
         total += 0.5 * lc.r1_penalty * r1
         metrics["r1_penalty"] = r1
+    if lc.drift:
+        drift = losses.drift_penalty(real_scores)
+        total += lc.drift * drift
+        metrics["drift_penalty"] = drift
     if lc.lecam:
         ema = extras[lecam.NAME]
         reg = losses.lecam_penalty(real_scores, fake_scores, ema["real"], ema["fake"])

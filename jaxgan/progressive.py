@@ -33,6 +33,7 @@ from typing import Callable, Iterator, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+from absl import logging
 
 from jaxgan.config import Field, Section, boolean, ints, seq
 from jaxgan.data import pipeline
@@ -108,9 +109,6 @@ class Stage:
         if isinstance(step, (int, np.integer)):
             return float(min(1.0, max(0.0, (step - self.start) / self.fade_steps)))
         return jnp.clip((step - self.start).astype(jnp.float32) / self.fade_steps, 0.0, 1.0)
-
-    def fading(self, step: int) -> bool:
-        return self.fade_steps > 0 and step < self.start + self.fade_steps
 
 
 @dataclasses.dataclass(frozen=True)
@@ -231,6 +229,7 @@ class Growth:
         """The train step of every stage: `build(generator, critic)` (steps.make_train_step with
         those networks) at the stage of the batch's resolution, with its fade-in applied."""
         schedule = self.schedule
+        logging.info("Progressive growing:\n%s", schedule.table())
 
         def train_step(state, batch):
             st = schedule.stage_of_size(batch["x"].shape[-3])

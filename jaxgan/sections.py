@@ -36,6 +36,7 @@ OWNERS = (
     "jaxgan.checkpoint",
     "jaxgan.evaluate",
     "jaxgan.snapshots",
+    "jaxgan.progressive",
 )
 
 

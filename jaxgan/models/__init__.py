@@ -13,13 +13,13 @@ import flax.linen as nn
 
 from jaxgan import latent
 from jaxgan.config import Dynamic, Field, Section, choice, floats, ints, typed
-from jaxgan.models import conv, dcgan, layers, mlp, sngan
+from jaxgan.models import conv, dcgan, layers, mlp, progan, sngan
 from jaxgan.models.packed import Packed
 
 GENERATORS: dict[str, type[nn.Module]] = {"mlp": mlp.MLPGenerator, "dcgan": dcgan.ConvGenerator,
-                                          "sngan": sngan.ResNetGenerator}
+                                          "sngan": sngan.ResNetGenerator, "progan": progan.ProGenerator}
 CRITICS: dict[str, type[nn.Module]] = {"mlp": mlp.MLPCritic, "dcgan": dcgan.ConvCritic,
-                                       "sngan": sngan.ResNetCritic}
+                                       "sngan": sngan.ResNetCritic, "progan": progan.ProCritic}
 
 # Fields set by the builder from the data and execution mode, never from the config.
 DERIVED_FIELDS = ("out_shape", "num_classes", "axis_name", "parent", "name")
@@ -57,6 +57,8 @@ FIELD_RULES = {
     "dtype": choice(*dcgan.DTYPES),
     "label_embedding": ints(0),
     "extra_blocks": ints(0),
+    "start_size": ints(1),
+    "mbstd_group": ints(0),
 }
 
 

@@ -118,6 +118,13 @@ def minibatch_stddev(x, group_size: int = 4, eps: float = 1e-8):
     return jnp.concatenate([x, feature.astype(x.dtype)], axis=-1)
 
 
+def standard_normal(key, shape, dtype=jnp.float32):
+    """N(0, 1) weights, drawn as a flat vector and reshaped: XLA:CPU compiles a draw of an N-d
+    shape far more slowly (one (3, 3, 8, 8) draw 5.1 s against 0.55 s flat, measured here), and
+    init compiles one per parameter shape."""
+    return jax.random.normal(key, (math.prod(shape),), dtype).reshape(shape)
+
+
 class EqualizedConv(nn.Module):
     """Stride-1 'same' convolution whose kernel is stored N(0, 1) and used times
     gain / sqrt(fan_in) (equalized learning rate)."""
@@ -130,7 +137,7 @@ class EqualizedConv(nn.Module):
     @nn.compact
     def __call__(self, x):
         k, cin = self.kernel_size, x.shape[-1]
-        w = self.param("kernel", nn.initializers.normal(1.0), (k, k, cin, self.features), jnp.float32)
+        w = self.param("kernel", standard_normal, (k, k, cin, self.features), jnp.float32)
         scale = self.gain / math.sqrt(k * k * cin)
         pad = ((k // 2, (k - 1) // 2),) * 2
         y = conv.conv_any(x, w * scale, (1, 1), pad, self.impl)
@@ -145,7 +152,7 @@ class EqualizedDense(nn.Module):
 
     @nn.compact
     def __call__(self, x):
-        w = self.param("kernel", nn.initializers.normal(1.0), (x.shape[-1], self.features), jnp.float32)
+        w = self.param("kernel", standard_normal, (x.shape[-1], self.features), jnp.float32)
         y = x @ (w * (self.gain / math.sqrt(x.shape[-1])))
         return y + self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
 

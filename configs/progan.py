@@ -1,0 +1,89 @@
+"""ProGAN (Karras et al. 2018): a generator and a critic grown from 4x4 to the image size by
+doubling (a last step of any factor: 300x300 grows 4-8-...-256-300), each new size faded in over
+`progressive.fade_images` real images, the real images faded alike; minibatch standard
+deviation, equalized learning rate, pixelwise feature normalization (jaxgan/models/progan.py);
+WGAN-GP with the drift term epsilon_drift * E[D(real)^2] (epsilon 0.001); Adam lr 1e-3, betas
+(0, 0.99), reset when a size is added and when its fade-in ends; an EMA of the generator
+(decay 0.999) draws the samples. The schedule is the `progressive` section
+(jaxgan/progressive.py): images per stage, fade-in length, batch size per size.
+
+    python launch.py --config=configs/progan.py:fashion_mnist --workdir=runs/progan_fashion_mnist
+    python launch.py --config=configs/progan.py:flags64 --workdir=runs/progan_flags64
+    python launch.py --config=configs/progan.py:pokemon --config.data.path=DIR --workdir=runs/progan_pokemon
+    python launch.py --config=configs/progan.py:initials --config.data.path=DIR --workdir=runs/progan_initials
+    python launch.py --config=configs/progan.py:rps --workdir=runs/progan_rps
+
+Arguments: fashion_mnist (default; resized to 32x32 so every step doubles, 4-8-16-32; add
+--config.data.image_size=0 for the native 28x28, 4-8-16-28), flags64, pokemon, initials, rps
+(300x300); append `,tiny` for a seconds-long smoke run on synthetic images of the same shape
+(two steps per stage, the second stage's fade-in under way at its end).
+
+The paper shows 600k images per fade-in and 600k more per stage (1.2M per stage) at batch 16
+and 512 channels; these recipes are sized for CPUs: a stage is `STAGE_EPOCHS` passes over a
+dataset of the preset's size at most (e.g. 60k Fashion-MNIST images), half of it fading in,
+with narrower networks (`n_feature` channels at the image size, doubled towards 4x4 up to
+`max_features`), and `train.steps` runs the last size for two stages' worth of steps.
+"""
+import math
+
+from jaxgan import recipes
+from jaxgan.models import progan
+
+DATASETS = ("fashion_mnist", "flags64", "pokemon", "initials", "rps")
+# dataset -> (image size, real images per stage, batch size at each size from 4x4 on)
+SETTINGS = {
+    "fashion_mnist": (32, 60_000, (64,)),
+    "flags64": (64, 20_000, (32,)),
+    "pokemon": (64, 20_000, (32,)),
+    "initials": (64, 20_000, (32,)),
+    "rps": (300, 10_000, (16, 16, 16, 16, 16, 8, 4)),
+}
+
+
+def train_steps(c, size: int, last_stage_factor: int = 2) -> int:
+    """Steps to reach the last size, plus `last_stage_factor` stages' worth at that size."""
+    sizes, p, n = progan.sizes(size, c.model.generator.start_size), c.progressive, c.train.n_critic
+    batches = [p.batch_sizes[min(k, len(p.batch_sizes) - 1)] if p.batch_sizes else c.train.batch_size
+               for k in range(len(sizes))]
+    per_stage = [math.ceil(p.stage_images / (n * b)) for b in batches]
+    return sum(per_stage[:-1]) + last_stage_factor * per_stage[-1]
+
+
+def get_config(arg: str = "fashion_mnist"):
+    dataset, options = recipes.parse(arg, "fashion_mnist")
+    if dataset not in DATASETS or options - {"tiny"}:
+        raise ValueError(f"configs/progan.py:{arg}: datasets {', '.join(DATASETS)}; option tiny")
+    size, stage_images, batch_sizes = SETTINGS[dataset]
+    c = recipes.image_config("progan", dataset)
+    c.data.image_size = size
+    c.model.z_dim = 128
+    c.model.latent = "normal"
+    wide = 128 if size > 64 else 256  # channels near 4x4
+    c.model.generator = recipes.network("progan", "generator", n_feature=32 if size > 64 else 64,
+                                        max_features=wide, start_size=4)
+    c.model.critic = recipes.network("progan", "critic", n_feature=32 if size > 64 else 64,
+                                     max_features=wide, start_size=4, mbstd_group=4)
+    c.loss.name = "wasserstein"
+    c.loss.gradient_penalty = 10.0
+    c.loss.drift = 0.001
+    c.train.n_critic = 1
+    for player in (c.optimizer.generator, c.optimizer.critic):
+        player.update(name="adam", lr=1e-3, b1=0.0, b2=0.99, eps=1e-8, schedule="constant")
+    c.ema.decay = 0.999
+    c.train.batch_size = batch_sizes[0]
+    c.progressive.update(stage_images=stage_images, fade_images=stage_images // 2,
+                         batch_sizes=batch_sizes, reset_optimizer=True)
+    c.train.steps = train_steps(c, size)
+    c.viz.every_steps = 500
+    if dataset == "rps":
+        c.viz.num_samples = 16
+        c.viz.grid_columns = 4
+        c.eval.num_samples = 1_000
+    if "tiny" in options:
+        recipes.tiny(c, dataset)
+        c.data.image_size = size
+        # Two steps per stage: 4 steps train the first size, then fade the second in halfway.
+        b = c.train.batch_size
+        c.progressive.update(stage_images=2 * b, fade_images=2 * b, batch_sizes=())
+        c.model.critic.mbstd_group = 2
+    return c
