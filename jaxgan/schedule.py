@@ -9,7 +9,8 @@
     fewer than the generator's. One loop step then updates one player, so `train.steps` (and
     every step count in the config: eval/checkpoint/viz intervals, `ema.start_step`, ...)
     counts updates of either player, and a learning-rate decay runs over each player's own
-    updates (`Schedule.updates`).
+    updates (`Schedule.updates`). A step's metrics are its player's: `g_loss` on a generator
+    step, `d_loss` and the critic's scores on a critic step, so the logged rows alternate too.
 
 Which step runs is a pure function of the step counter and E (`Schedule.player`), and so is the
 real batch a critic step reads (`Schedule.data_position`: critic steps read the data stream's
