@@ -176,7 +176,7 @@ class Schedule:
         rows = []
         for s in self.stages:
             until = "the end" if s.steps is None else f"step {s.start + s.steps}"
-            rows.append(f"stage {s.index}: {s.size}x{s.size}, batch {s.batch_size}, steps {s.start} to {until}"
+            rows.append(f"stage {s.index + 1}: {s.size}x{s.size}, batch {s.batch_size}, steps {s.start} to {until}"
                         + (f", fade-in over {s.fade_steps} steps" if s.fade_steps else ""))
         return "\n".join(rows)
 
@@ -268,7 +268,7 @@ class Growth:
 
     def describe(self, step: int) -> str:
         st, alpha = self.progress(step)
-        text = f"progressive stage {st.index} of {len(self.schedule.stages) - 1} ({st.size}x{st.size}"
+        text = f"progressive stage {st.index + 1} of {len(self.schedule.stages)} ({st.size}x{st.size}"
         if st.fade_steps and alpha < 1:
             text += f", fade-in alpha {alpha:.3f}"
         text += ")"
