@@ -119,7 +119,7 @@ class Experiment:
     def sampling_weights(self, state: GANState) -> str:
         """Which generator weights `generate` draws from, for evaluation protocols."""
         weights = "EMA weights" if ema.sampling_params(state.g) is not state.g.params else "online weights"
-        return weights if self.growth is None else f"{weights}, {self.growth.describe(int(state.step))}"
+        return weights if self.growth is None else f"{weights}, {self.growth.describe()}"
 
     def latents(self, stream: int, n: int) -> jax.Array:
         key = jax.random.fold_in(jax.random.key(self.config.seed), stream)

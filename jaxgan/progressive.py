@@ -21,7 +21,8 @@ the resolution of its batch (static), so jit compiles one step per resolution, a
 `state.step` (traced). Samplers (snapshots, evaluation, --mode=sample) draw from the stage and
 alpha of the last step trained, upsampled (nearest) to the image size and clipped to [-1, 1]:
 the FID of an early stage is that of its images upsampled (`Growth.describe` says so in the
-evaluation protocol).
+evaluation protocol, in words that do not change with the stage, so the best checkpoint
+compares every stage's FID).
 """
 from __future__ import annotations
 
@@ -266,12 +267,9 @@ class Growth:
             fn = self._samplers[st.index] = jax.jit(fn)
         return fn(params, stats, z, labels, jnp.float32(alpha))
 
-    def describe(self, step: int) -> str:
-        st, alpha = self.progress(step)
-        text = f"progressive stage {st.index + 1} of {len(self.schedule.stages)} ({st.size}x{st.size}"
-        if st.fade_steps and alpha < 1:
-            text += f", fade-in alpha {alpha:.3f}"
-        text += ")"
-        if st.size != self.image_size:
-            text += f", upsampled (nearest) to {self.image_size}x{self.image_size}"
-        return text + ", clipped to [-1, 1]"
+    def describe(self) -> str:
+        """What samplers draw, for evaluation protocols. Stage-independent on purpose: the best
+        checkpoint compares FIDs of one protocol, and every stage's samples are at the image
+        size (metrics.jsonl logs each step's progressive_size and progressive_alpha)."""
+        return (f"progressive: the stage and fade-in of the last step trained, upsampled (nearest) to "
+                f"{self.image_size}x{self.image_size}, clipped to [-1, 1]")

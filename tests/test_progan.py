@@ -273,6 +273,6 @@ def test_tiny_recipe_trains_end_to_end(dataset, tmp_path):
     assert logged == [(4, 1), (8, 0.5)]  # steps 2 and 4
     exp = Experiment.build(c)
     state, _ = _final_state(tmp_path, c)
-    size, n = c.data.image_size, len(progan.sizes(c.data.image_size))
-    assert exp.sampling_weights(state) == (f"EMA weights, progressive stage 2 of {n} (8x8, fade-in alpha "
-                                           f"0.500), upsampled (nearest) to {size}x{size}, clipped to [-1, 1]")
+    assert exp.growth.progress(int(state.step)) == (exp.growth.schedule.stages[1], 0.5)
+    assert exp.sampling_weights(state) == ("EMA weights, progressive: the stage and fade-in of the last step "
+                                           f"trained, upsampled (nearest) to {size}x{size}, clipped to [-1, 1]")
