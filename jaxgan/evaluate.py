@@ -70,7 +70,8 @@ def _slug(text: str) -> str:
 
 
 # eval.nearest_train = auto: the seeds' small datasets (flags, Pokemon, initials, letters), not
-# Fashion-MNIST's 60,000 images nor Rock-Paper-Scissors' 300x300 ones.
+# Fashion-MNIST's 60,000 images nor Rock-Paper-Scissors' 300x300 ones, nor a single image (no
+# nearest other image to compare with).
 NEAREST_AUTO_MAX_IMAGES, NEAREST_AUTO_MAX_VALUES = 5_000, 64 * 64 * 4
 _TRAINING_SETS: collections.OrderedDict = collections.OrderedDict()
 
@@ -82,7 +83,7 @@ def nearest_training_set(config, dataset) -> nearest_train.TrainingSet | None:
     if choice == "off" or dataset.kind != "images":
         return None
     n = dataset.num_examples
-    if choice == "auto" and (n > NEAREST_AUTO_MAX_IMAGES or int(np.prod(dataset.shape)) > NEAREST_AUTO_MAX_VALUES):
+    if choice == "auto" and (n < 2 or n > NEAREST_AUTO_MAX_IMAGES or int(np.prod(dataset.shape)) > NEAREST_AUTO_MAX_VALUES):
         return None
     key = json.dumps(config.data.to_dict(), sort_keys=True, default=str)
     if key not in _TRAINING_SETS:

@@ -57,7 +57,8 @@ class TrainingSet:
 
     def __init__(self, images: np.ndarray, block: int = 512):
         if len(images) < 2:
-            raise ValueError("nearest-training-image metrics need at least 2 training images")
+            raise ValueError("nearest-training-image metrics need at least 2 training images; "
+                             "set eval.nearest_train=off (or auto) for a smaller training set")
         self.x = np.asarray(images, np.float64).reshape(len(images), -1)
         self.block = block
         _, self.radius_sq = nearest(self.x, self.x, block, exclude_self=True)
