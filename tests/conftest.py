@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -58,3 +59,26 @@ def require_debian_package(path, package):
 @pytest.fixture
 def config():
     return tiny_config()
+
+
+def stop_with_sigterm_after(step_at, monkeypatch):
+    """SIGTERM to this process once step `step_at` ran (in-process: no JAX import to pay)."""
+    from jaxgan import parallel
+
+    make = parallel.make_executor
+
+    def make_executor(*args, **kwargs):
+        executor = make(*args, **kwargs)
+        inner, count = executor.step, [0]
+
+        def step(state, batch):
+            out = inner(state, batch)
+            count[0] += 1
+            if count[0] == step_at:
+                os.kill(os.getpid(), signal.SIGTERM)
+            return out
+
+        executor.step = step
+        return executor
+
+    monkeypatch.setattr(parallel, "make_executor", make_executor)

@@ -13,7 +13,7 @@ import jax
 import numpy as np
 import pytest
 
-from conftest import ROOT, tiny_config
+from conftest import ROOT, stop_with_sigterm_after, tiny_config
 from jaxgan.checkpoint import Checkpointer
 from jaxgan.experiment import Experiment
 from jaxgan.train import Interrupted, train
@@ -43,34 +43,11 @@ def final_state(workdir):
     return jax.device_get(state), step
 
 
-def _stop_with_sigterm_after(step_at, monkeypatch):
-    """SIGTERM to this process once step `step_at` ran (in-process: no JAX import to pay)."""
-    from jaxgan import parallel
-
-    make = parallel.make_executor
-
-    def make_executor(*args, **kwargs):
-        executor = make(*args, **kwargs)
-        inner, count = executor.step, [0]
-
-        def step(state, batch):
-            out = inner(state, batch)
-            count[0] += 1
-            if count[0] == step_at:
-                os.kill(os.getpid(), signal.SIGTERM)
-            return out
-
-        executor.step = step
-        return executor
-
-    monkeypatch.setattr(parallel, "make_executor", make_executor)
-
-
 def test_killed_at_every_moment_resumes_to_the_uninterrupted_run(tmp_path, monkeypatch):
     workdir = tmp_path / "run"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     with monkeypatch.context() as patch:  # SIGTERM: a clean stop that saves its step
-        _stop_with_sigterm_after(25, patch)
+        stop_with_sigterm_after(25, patch)
         with pytest.raises(Interrupted, match="stopped by signal 15 at step 25; re-run the same command to resume"):
             train(config(), workdir)
     resumed_from = []

@@ -4,8 +4,6 @@ equalized learning rate, minibatch standard deviation and pixel norm, the stage 
 data stream, an exact resume in the middle of a fade-in, and every recipe's `,tiny` end to end."""
 import json
 import math
-import os
-import signal
 
 import jax
 import jax.numpy as jnp
@@ -13,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT
+from conftest import ROOT, stop_with_sigterm_after
 from jaxgan import models, progressive, recipes
 from jaxgan.checkpoint import Checkpointer
 from jaxgan.config import ConfigError, load_config_file, validate
@@ -203,31 +201,13 @@ def _final_state(workdir, c):
 def test_resume_in_the_middle_of_a_fade_in_is_exact(tmp_path, monkeypatch):
     # 8x8: stage 0 (4x4) for steps 0-2, stage 1 fades in over steps 3-6 (alpha 0, .25, .5, .75);
     # both optimizers reset at steps 3 and 7. Stopped by SIGTERM after step 5 (mid-fade), resumed.
-    from jaxgan import parallel
-
     c = _config(steps=9)
     # What resumes is the schedule and the state: no gradient penalty (its double backward is
     # most of a step's compile) and no samplers to compile.
     c.loss.gradient_penalty, c.viz.every_steps, c.eval.nearest_train = 0.0, 0, "off"
     train(c, tmp_path / "straight")
-    make = parallel.make_executor
-
-    def make_executor(*args, **kwargs):
-        executor = make(*args, **kwargs)
-        inner, count = executor.step, [0]
-
-        def step(state, batch):
-            out = inner(state, batch)
-            count[0] += 1
-            if count[0] == 5:
-                os.kill(os.getpid(), signal.SIGTERM)
-            return out
-
-        executor.step = step
-        return executor
-
     with monkeypatch.context() as patch:
-        patch.setattr(parallel, "make_executor", make_executor)
+        stop_with_sigterm_after(5, patch)
         with pytest.raises(Interrupted, match="at step 5"):
             train(c, tmp_path / "resumed")
     assert _final_state(tmp_path / "resumed", c)[1] == 5
