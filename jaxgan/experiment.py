@@ -108,6 +108,15 @@ class Experiment:
                                replicas=Replicas(axis_name, num_replicas),
                                reuse_fake=self.config.train.reuse_fake, only=only)
 
+    def batches(self, batch_size: int, start: int, *, shard_index: int = 0, num_shards: int = 1):
+        """The train step's batches from loop step `start` on, this process's slice of each: as
+        the schedule reads the data, or at each stage's batch size and resolution when growing
+        (`batch_size` is then unused: each stage has its own)."""
+        shard = dict(shard_index=shard_index, num_shards=num_shards)
+        if self.growth is not None:
+            return self.growth.schedule.batches(self.dataset, start, **shard)
+        return self.schedule.batches(self.dataset, batch_size, start, **shard)
+
     @functools.cached_property
     def growth(self) -> progressive.Growth | None:
         """Progressive growing's schedule, step and samplers (jaxgan/progressive.py), or None."""

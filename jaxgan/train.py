@@ -304,12 +304,9 @@ def _train(config, workdir: Path, exps: list[Experiment], group, primary: bool, 
             hook_sets.append(HookSet(select, run_hooks))
 
         # Each process reads only its slice of every global batch (multi-host runs).
-        streams = [run.exp.schedule.batches(run.exp.dataset, c.train.batch_size // jax.process_count(), start,
-                                            shard_index=jax.process_index(), num_shards=jax.process_count())
+        streams = [run.exp.batches(c.train.batch_size // jax.process_count(), start,
+                                   shard_index=jax.process_index(), num_shards=jax.process_count())
                    for run in runs]
-        if exps[0].growth is not None:  # progressive growing: each stage's batch size and resolution
-            streams = [run.exp.growth.schedule.batches(run.exp.dataset, start, shard_index=jax.process_index(),
-                                                      num_shards=jax.process_count()) for run in runs]
         batches = pipeline.Prefetcher(group.zip(streams), group.executor.place_batch)
         step = _loop(group.executor, group.stack(states), batches, hook_sets, start, c.train.steps)
 
