@@ -117,6 +117,12 @@ class Experiment:
             return self.growth.schedule.batches(self.dataset, start, **shard)
         return self.schedule.batches(self.dataset, batch_size, start, **shard)
 
+    def data_position(self, step: int) -> int:
+        """Where a run resumed at loop step `step` starts reading the data (the checkpoint records it)."""
+        if self.growth is not None:
+            return self.growth.schedule.data_position(step)
+        return self.schedule.data_position(step)
+
     @functools.cached_property
     def growth(self) -> progressive.Growth | None:
         """Progressive growing's schedule, step and samplers (jaxgan/progressive.py), or None."""

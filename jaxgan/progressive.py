@@ -155,6 +155,11 @@ class Schedule:
         out = progan.downsample_to_stage(flat, self.sizes, stage, xp=np)
         return out.reshape(lead + out.shape[1:])
 
+    def data_position(self, step: int) -> int:
+        """Where step `step`'s real batches begin in the data stream, in batches of its stage's size."""
+        st = self.stage_at(step)
+        return st.data_start // st.batch_size + (step - st.start) * self.n_critic
+
     def batches(self, dataset, start: int, *, shard_index: int = 0, num_shards: int = 1) -> Iterator[dict]:
         """The train step's batches from step `start` on: {'x': (n_critic, B_k, r_k, r_k, C), 'label'?},
         each step's at its stage's batch size and resolution; this process's slice of each."""
@@ -165,7 +170,7 @@ class Schedule:
                 raise RunError(f"progressive.batch_sizes: {st.batch_size} (stage {st.index}, {st.size}x"
                                f"{st.size}) must be a multiple of the {num_shards} processes")
             end = math.inf if st.steps is None else st.start + st.steps
-            first = st.data_start // st.batch_size + (step - st.start) * self.n_critic
+            first = self.data_position(step)
             stream = pipeline.stack(dataset.batches(st.batch_size // num_shards, start=first,
                                                     shard_index=shard_index, num_shards=num_shards), self.n_critic)
             while step < end:

@@ -173,10 +173,10 @@ class _Run:
     ckpt: Checkpointer | None
 
 
-def _meta(config: ml_collections.ConfigDict, step: int, dataset) -> dict:
+def _meta(exp: Experiment, step: int) -> dict:
     # The data's shape lets a run be sampled without its data (experiment.restore_run).
-    return {"config": config.to_dict(), "data_position": schedule.Schedule.of(config, dataset).data_position(step),
-            "data": DataShape.of(dataset).record()}
+    return {"config": exp.config.to_dict(), "data_position": exp.data_position(step),
+            "data": DataShape.of(exp.dataset).record()}
 
 
 def _check_compatible(ckpt: Checkpointer, config: ml_collections.ConfigDict, workdir: Path) -> None:
@@ -214,7 +214,7 @@ def _experiments(config: ml_collections.ConfigDict) -> list[Experiment]:
 def _run_hooks(run: _Run, writer, start: int) -> tuple[list[hooks.Hook], hooks.Evaluate]:
     """One seed's hooks, in the order they run after a step and close at the end."""
     c = run.exp.config
-    meta = lambda step: _meta(c, step, run.exp.dataset)
+    meta = lambda step: _meta(run.exp, step)
     evaluate = hooks.Evaluate(run.exp, run.workdir, writer, BestKeeper(run.workdir, c.eval.best_metric),
                               meta, c.eval.every_steps, start)
     run_hooks = [hooks.NonFiniteGuard(run.ckpt, run.workdir, c.train.log_every_steps, c.train.steps),

@@ -166,6 +166,8 @@ def test_schedule_is_a_function_of_the_step():
     # Each stage reads the stream after the examples the earlier ones read (rounded up to its
     # batch), and a stream started at any step is the tail of the stream started at 0.
     assert [s.data_start for s in schedule.stages] == [0, 12, 24]
+    # What a checkpoint records as the resume position: batches of the step's stage's size.
+    assert [schedule.data_position(t) for t in (0, 2, 3, 4, 9, 10)] == [0, 2, 6, 7, 12, 13]
     dataset = synthetic.build(c.data, c.seed)
     whole = list(zip(range(14), schedule.batches(dataset, 0)))
     assert [b["x"].shape for _, b in whole[2:4]] == [(1, 4, 4, 4, 1), (1, 2, 8, 8, 1)]
