@@ -2,7 +2,9 @@
 
 For one dataset, every variant (a recipe of configs/ plus option overrides) is trained through
 the real trainer at each `--num_examples` (the first N training images; 0 = all), with
-`--seeds` seeds and the same `--steps`, then every seed's final generator is measured as
+`--seeds` seeds (0, 1, ...; each its own run, as `--config.seed=s` alone trains it, so a rerun
+with more seeds trains only the new ones) and the same `--steps`, then every seed's final
+generator is measured as
 benchmarks/ema_diffaugment.py measures it (its `measure` and `summarize`): `--eval_samples`
 images from the fixed eval latents, in the domain classifier's features, FID and KID against the
 FULL training set (`--num_reference`, 0 = all of it), and precision, recall, density and coverage
@@ -18,16 +20,23 @@ argument, KEY=VALUE are config overrides (values read as Python literals, else s
         --out=runs/small_data_fmnist
 
 `--set KEY=VALUE ...` overrides every variant (after its own). A variant's `train.steps`
-override gives it another step budget (to equalise wall times). Writes <out>/results.json and
-<out>/results.md (mean ± std over seeds, wall time of the multi-seed run), and <out>/grids/
-<variant>_n<N>.png (64 samples of the first seed's final generator); each run stays in
-<out>/<variant>/n<N>/ (its own sample grids in seed_<s>/samples/).
+override gives it another step budget. `--wall_budget_s=S` gives every variant equal wall
+time instead: each variant's train step is built as the trainer builds it and timed on a real
+batch (repetitions interleaved across variants, so all see the same machine; median), and the
+variant trains for floor(S / step time) steps. The calibration is written to
+<out>/calibration.json and reused by a rerun, so an interrupted study resumes with the same
+budgets whatever the machine's load is then. Writes <out>/results.json and
+<out>/results.md (mean ± std over seeds, mean wall time of a seed's training), both after every
+seed, and <out>/grids/<variant>_n<N>.png (64 samples of seed 0's final generator); each run stays
+in <out>/<variant>/n<N>/seed_<s>/ (its own sample grids in samples/). A finished, measured seed is
+neither trained nor measured again.
 """
 from __future__ import annotations
 
 import argparse
 import ast
 import json
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -35,6 +44,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import ema_diffaugment as ed  # noqa: E402  (applies jaxgan's XLA:CPU setting first)
+import step_throughput as st  # noqa: E402
 
 from jaxgan import config as config_lib  # noqa: E402
 from jaxgan import viz  # noqa: E402
@@ -87,16 +97,18 @@ def apply_overrides(c, overrides: dict, where: str):
     return c
 
 
-def variant_config(recipe: str, overrides: dict, n: int, args):
+def variant_config(recipe: str, overrides: dict, n: int, args, steps: int | None = None):
     file, _, options = recipe.partition(",")
     c = config_lib.load_config_file(str(ed.ROOT / "configs" / f"{file}:{args.dataset}{',' if options else ''}{options}"))
     c.data.num_examples = n
-    c.train.steps, c.num_seeds = args.steps, args.seeds
+    c.train.steps, c.num_seeds = args.steps, 1  # each seed its own run (main)
     c.eval.every_steps = 0  # measured once at the end, below, with more samples
     c.eval.features = args.features
     c.train.progress_bar = False
     apply_overrides(c, overrides, recipe)
     apply_overrides(c, args.set, "--set")
+    if steps is not None:  # --wall_budget_s: the calibrated budget
+        c.train.steps = steps
     c.checkpoint.every_steps = c.train.steps
     return config_lib.validate(c)
 
@@ -117,6 +129,24 @@ def evaluators(config, args) -> tuple[Evaluator, Evaluator]:
     return full, build(args.knn_reference, True)
 
 
+def calibrate(configs: dict, budget_s: float, repeats: int) -> dict:
+    """Step budgets of equal wall time: {variant: {step_ms, steps, compile_s}} (docstring above)."""
+    timed = {}
+    for name, c in configs.items():
+        exp = Experiment.build(c)
+        timed[name] = st.TimedStep(exp.make_step(), exp.init_state(), next(exp.batches(c.train.batch_size, 0)))
+    for _ in range(repeats):
+        for t in timed.values():
+            t.repeat()
+    out = {}
+    for name, t in timed.items():
+        step_s = statistics.median(t.times)
+        out[name] = {"step_ms": 1000 * step_s, "steps": int(budget_s // step_s), "compile_s": t.compile_s,
+                     "repetitions": repeats, "steps_per_repetition": t.n}
+        print(f"calibration {name}: {1000 * step_s:.1f} ms/step -> {out[name]['steps']} steps", flush=True)
+    return out
+
+
 def save_grid(run_dir: Path, path: Path) -> None:
     exp, state, _ = restore_run(run_dir)
     images = exp.generate(state, exp.latents(EVAL_STREAM, 64), eval_labels(exp, 64))
@@ -124,19 +154,19 @@ def save_grid(run_dir: Path, path: Path) -> None:
 
 
 def table(results: dict) -> str:
-    lines = ["| variant | N | weights | seeds | steps | wall (s) | " + " | ".join(COLUMNS) + " |",
+    lines = ["| variant | N | weights | seeds | steps | wall per seed (s) | " + " | ".join(COLUMNS) + " |",
              "|---" * (len(COLUMNS) + 6) + "|"]
     for name, sizes in results["variants"].items():
         for n, r in sizes.items():
             for weights in ("online", "ema"):
                 if weights not in r:
                     continue
-                row = r[weights]
+                row, walls = r[weights], list(r["wall_s_per_seed"].values())
                 cells = []
                 for col in COLUMNS:
                     key = next((k for k in row if k.split("/")[0] == col), None)
                     cells.append(f"{row[key][0]:.3f} ± {row[key][1]:.3f}" if key else "")
-                lines.append(f"| {name} | {n} | {weights} | {len(r['seeds'])} | {r['steps']} | {r['wall_s']:.0f} | "
+                lines.append(f"| {name} | {n} | {weights} | {len(r['seeds'])} | {r['steps']} | {statistics.fmean(walls):.0f} | "
                              + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -156,6 +186,10 @@ def main() -> int:
     p.add_argument("--features", default="classifier", choices=("classifier", "inception", "both"))
     p.add_argument("--sample_batch_stats", default="running", choices=("running", "batch"))
     p.add_argument("--set", nargs="*", default=[], help="SECTION.KEY=VALUE overrides of every variant")
+    p.add_argument("--wall_budget_s", type=float, default=0,
+                   help="equal wall time per variant: steps = budget / the variant's timed step (0 = --steps)")
+    p.add_argument("--calibration_repeats", type=int, default=7)
+    p.add_argument("--calibrate_only", action="store_true", help="print the step budgets and stop")
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args()
     args.set = parse_overrides(args.set)
@@ -169,36 +203,57 @@ def main() -> int:
                            "knn_reference": args.knn_reference, "features": args.features,
                            "sample_batch_stats": args.sample_batch_stats, "set": args.set,
                            "variants": {name: f"{recipe} {overrides}" for name, recipe, overrides in variants}}
+    budgets = {}
+    if args.wall_budget_s:
+        calibration_path = args.out / "calibration.json"
+        calibration = json.loads(calibration_path.read_text()) if calibration_path.exists() else {}
+        if calibration.get("wall_budget_s") != args.wall_budget_s:
+            calibration = {"wall_budget_s": args.wall_budget_s, "machine": st.machine()}
+        missing = {name: variant_config(recipe, overrides, args.num_examples[0], args)
+                   for name, recipe, overrides in variants if name not in calibration.get("variants", {})}
+        if missing:
+            calibration.setdefault("variants", {}).update(calibrate(missing, args.wall_budget_s, args.calibration_repeats))
+            calibration_path.write_text(json.dumps(calibration, indent=2, default=str))
+        budgets = {name: calibration["variants"][name]["steps"] for name, _, _ in variants}
+        results["protocol"]["wall_budget_s"] = args.wall_budget_s
+        results["protocol"]["calibration"] = calibration
+        if args.calibrate_only:
+            return 0
     pair = None
     for name, recipe, overrides in variants:
         for n in args.num_examples:
-            config = variant_config(recipe, overrides, n, args)
+            config = variant_config(recipe, overrides, n, args, steps=budgets.get(name))
             workdir = args.out / name / f"n{n}"
-            prior = results["variants"].get(name, {}).get(str(n))
-            if prior and prior["steps"] == config.train.steps and workdir.is_dir():
-                wall = prior["wall_s"]  # measured when it trained; measured again below
-            else:
-                t0 = time.perf_counter()
-                train(config, workdir)  # resumes an interrupted run
-                wall = time.perf_counter() - t0
-            if pair is None:  # reference features, computed once
-                pair = evaluators(config, args)
-            runs = seed_dirs(workdir) or [workdir]
-            per_seed = {}
-            for d in runs:
-                full = ed.measure(d, pair[0], args.eval_samples, args.sample_batch_stats, FULL_METRICS)
-                knn = ed.measure(d, pair[1], args.eval_samples, args.sample_batch_stats, KNN_METRICS)
-                per_seed[d.name] = {w: {**full[w], **knn[w]} for w in ("online", "ema") if w in full}
-            entry = {"wall_s": wall, "steps": config.train.steps, "seeds": per_seed,
-                     "protocol": {"full": full["protocol"], "knn": knn["protocol"]}}
-            for weights in ("online", "ema"):
-                rows = [s[weights] for s in per_seed.values() if weights in s]
-                if rows:
-                    entry[weights] = ed.summarize(rows)
-            results["variants"].setdefault(name, {})[str(n)] = entry
-            save_grid(runs[0], args.out / "grids" / f"{name}_n{n}.png")
-            results_path.write_text(json.dumps(results, indent=2, default=str))
-            (args.out / "results.md").write_text(table(results))
+            prior = results["variants"].get(name, {}).get(str(n), {})
+            if prior.get("steps") != config.train.steps:
+                prior = {}  # another budget: every seed trains again
+            walls, per_seed = dict(prior.get("wall_s_per_seed", {})), dict(prior.get("seeds", {}))
+            for seed in range(args.seeds):
+                run = f"seed_{seed}"
+                if run not in walls or not (workdir / run).is_dir():
+                    c = config.copy_and_resolve_references()
+                    c.seed = seed
+                    t0 = time.perf_counter()
+                    train(config_lib.validate(c), workdir / run)  # resumes an interrupted run
+                    walls[run] = time.perf_counter() - t0
+                    per_seed.pop(run, None)
+                if run not in per_seed:
+                    if pair is None:  # reference features, computed once
+                        pair = evaluators(config, args)
+                    full = ed.measure(workdir / run, pair[0], args.eval_samples, args.sample_batch_stats, FULL_METRICS)
+                    knn = ed.measure(workdir / run, pair[1], args.eval_samples, args.sample_batch_stats, KNN_METRICS)
+                    per_seed[run] = {w: {**full[w], **knn[w]} for w in ("online", "ema") if w in full}
+                    prior["protocol"] = {"full": full["protocol"], "knn": knn["protocol"]}
+                entry = {"steps": config.train.steps, "wall_s_per_seed": walls, "seeds": per_seed,
+                         "protocol": prior.get("protocol")}
+                for weights in ("online", "ema"):
+                    rows = [r[weights] for r in per_seed.values() if weights in r]
+                    if rows:
+                        entry[weights] = ed.summarize(rows)
+                results["variants"].setdefault(name, {})[str(n)] = entry
+                results_path.write_text(json.dumps(results, indent=2, default=str))  # after every seed
+                (args.out / "results.md").write_text(table(results))
+            save_grid(workdir / "seed_0", args.out / "grids" / f"{name}_n{n}.png")
             print(f"{name} n={n}: " + json.dumps({w: entry.get(w) for w in ("online", "ema") if w in entry}),
                   flush=True)
     print(table(results))
