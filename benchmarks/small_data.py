@@ -9,7 +9,10 @@ benchmarks/ema_diffaugment.py measures it (its `measure` and `summarize`): `--ev
 images from the fixed eval latents, in the domain classifier's features, FID and KID against the
 FULL training set (`--num_reference`, 0 = all of it), and precision, recall, density and coverage
 against a fixed random `--knn_reference` of them (their k-NN radii cost N^2 distances per
-measurement). A run with an EMA of the generator is measured with its EMA and online weights.
+measurement). Training sets of at most 5,000 images (`eval.nearest_train=auto`) also get the
+pixel distances to the nearest training image (`nearest_train_*`, docs/evaluation.md), which
+are all that `--features=none` measures (the emoji flags: no domain classifier). A run with an
+EMA of the generator is measured with its EMA and online weights.
 
 A variant is NAME=RECIPE[,OPTION...][+KEY=VALUE...]; the recipe gets the dataset as its first
 argument, KEY=VALUE are config overrides (values read as Python literals, else strings), e.g.
@@ -52,9 +55,10 @@ from jaxgan.evaluate import Evaluator, eval_labels  # noqa: E402
 from jaxgan.experiment import EVAL_STREAM, Experiment, restore_run  # noqa: E402
 from jaxgan.workdir import seed_dirs  # noqa: E402
 
-FULL_METRICS = ("fid", "kid", "classes_covered")
+NEAREST_METRICS = ("nearest_train_rms", "nearest_train_distinct", "nearest_train_copies")
+FULL_METRICS = ("fid", "kid", "classes_covered") + NEAREST_METRICS
 KNN_METRICS = ("precision", "recall", "density", "coverage")
-COLUMNS = ("fid", "kid", "precision", "recall", "density", "coverage", "classes_covered")
+COLUMNS = ("fid", "kid", "precision", "recall", "density", "coverage", "classes_covered") + NEAREST_METRICS
 
 
 def _value(text: str):
@@ -126,7 +130,7 @@ def evaluators(config, args) -> tuple[Evaluator, Evaluator]:
         return Evaluator(c, Experiment.build(c).dataset)
 
     full = build(args.num_reference or 10**9, False)
-    return full, build(args.knn_reference, True)
+    return full, None if args.features == "none" else build(args.knn_reference, True)
 
 
 def calibrate(configs: dict, budget_s: float, repeats: int) -> dict:
@@ -183,7 +187,8 @@ def main() -> int:
     p.add_argument("--eval_samples", type=int, default=10_000)
     p.add_argument("--num_reference", type=int, default=0, help="FID/KID reference images (0 = all)")
     p.add_argument("--knn_reference", type=int, default=10_000, help="precision/recall/density/coverage reference")
-    p.add_argument("--features", default="classifier", choices=("classifier", "inception", "both"))
+    p.add_argument("--features", default="classifier", choices=("classifier", "inception", "both", "none"),
+                   help="none: only the nearest-training-image metrics (training sets of at most 5,000 images)")
     p.add_argument("--sample_batch_stats", default="running", choices=("running", "batch"))
     p.add_argument("--set", nargs="*", default=[], help="SECTION.KEY=VALUE overrides of every variant")
     p.add_argument("--wall_budget_s", type=float, default=0,
@@ -241,9 +246,10 @@ def main() -> int:
                     if pair is None:  # reference features, computed once
                         pair = evaluators(config, args)
                     full = ed.measure(workdir / run, pair[0], args.eval_samples, args.sample_batch_stats, FULL_METRICS)
-                    knn = ed.measure(workdir / run, pair[1], args.eval_samples, args.sample_batch_stats, KNN_METRICS)
-                    per_seed[run] = {w: {**full[w], **knn[w]} for w in ("online", "ema") if w in full}
-                    prior["protocol"] = {"full": full["protocol"], "knn": knn["protocol"]}
+                    knn = pair[1] and ed.measure(workdir / run, pair[1], args.eval_samples, args.sample_batch_stats,
+                                                 KNN_METRICS)
+                    per_seed[run] = {w: {**full[w], **(knn[w] if knn else {})} for w in ("online", "ema") if w in full}
+                    prior["protocol"] = {"full": full["protocol"], "knn": knn and knn["protocol"]}
                 entry = {"steps": config.train.steps, "wall_s_per_seed": walls, "seeds": per_seed,
                          "protocol": prior.get("protocol")}
                 for weights in ("online", "ema"):
