@@ -32,7 +32,8 @@ budgets whatever the machine's load is then. Writes <out>/results.json and
 <out>/results.md (mean ± std over seeds, mean wall time of a seed's training), both after every
 seed, and <out>/grids/<variant>_n<N>.png (64 samples of seed 0's final generator); each run stays
 in <out>/<variant>/n<N>/seed_<s>/ (its own sample grids in samples/). A finished, measured seed is
-neither trained nor measured again.
+neither trained nor measured again. Each N < all also gets a row of its training images
+themselves (tiled to --eval_samples): the score of a generator that copied them exactly.
 """
 from __future__ import annotations
 
@@ -151,6 +152,22 @@ def calibrate(configs: dict, budget_s: float, repeats: int) -> dict:
     return out
 
 
+def training_set_row(config, pair, args) -> dict:
+    """The N training images themselves, tiled to --eval_samples and measured as samples are:
+    what a generator that reproduced its training set exactly would score (FID's floor at N)."""
+    import numpy as np
+
+    dataset = Experiment.build(config).dataset
+    images = dataset.reference(dataset.num_examples, split="train")["x"]
+    tiled = np.resize(images, (args.eval_samples, *images.shape[1:]))
+    out = {}
+    for evaluator, metrics in zip(pair, (FULL_METRICS, KNN_METRICS)):
+        if evaluator is not None:
+            result = evaluator.measure(tiled, generated=f"the {len(images)} training images, tiled")
+            out.update({k: float(v) for k, v in result.items() if k.split("/")[0] in metrics})
+    return out
+
+
 def save_grid(run_dir: Path, path: Path) -> None:
     exp, state, _ = restore_run(run_dir)
     images = exp.generate(state, exp.latents(EVAL_STREAM, 64), eval_labels(exp, 64))
@@ -160,6 +177,12 @@ def save_grid(run_dir: Path, path: Path) -> None:
 def table(results: dict) -> str:
     lines = ["| variant | N | weights | seeds | steps | wall per seed (s) | " + " | ".join(COLUMNS) + " |",
              "|---" * (len(COLUMNS) + 6) + "|"]
+    for n, row in results.get("training_set", {}).items():
+        cells = []
+        for col in COLUMNS:
+            key = next((k for k in row if k.split("/")[0] == col), None)
+            cells.append(f"{row[key]:.3f}" if key else "")
+        lines.append(f"| (the training images) | {n} | | | | | " + " | ".join(cells) + " |")
     for name, sizes in results["variants"].items():
         for n, r in sizes.items():
             for weights in ("online", "ema"):
@@ -242,15 +265,18 @@ def main() -> int:
                     train(config_lib.validate(c), workdir / run)  # resumes an interrupted run
                     walls[run] = time.perf_counter() - t0
                     per_seed.pop(run, None)
+                if pair is None:  # reference features, computed once
+                    pair = evaluators(config, args)
+                if n and str(n) not in results.setdefault("training_set", {}):
+                    results["training_set"][str(n)] = training_set_row(config, pair, args)
                 if run not in per_seed:
-                    if pair is None:  # reference features, computed once
-                        pair = evaluators(config, args)
                     full = ed.measure(workdir / run, pair[0], args.eval_samples, args.sample_batch_stats, FULL_METRICS)
                     knn = pair[1] and ed.measure(workdir / run, pair[1], args.eval_samples, args.sample_batch_stats,
                                                  KNN_METRICS)
                     per_seed[run] = {w: {**full[w], **(knn[w] if knn else {})} for w in ("online", "ema") if w in full}
                     prior["protocol"] = {"full": full["protocol"], "knn": knn and knn["protocol"]}
-                entry = {"steps": config.train.steps, "wall_s_per_seed": walls, "seeds": per_seed,
+                entry = {"spec": {"recipe": recipe, "overrides": overrides, "set": args.set},
+                         "steps": config.train.steps, "wall_s_per_seed": walls, "seeds": per_seed,
                          "protocol": prior.get("protocol")}
                 for weights in ("online", "ema"):
                     rows = [r[weights] for r in per_seed.values() if weights in r]
