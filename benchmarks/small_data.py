@@ -51,6 +51,7 @@ import ema_diffaugment as ed  # noqa: E402  (applies jaxgan's XLA:CPU setting fi
 import step_throughput as st  # noqa: E402
 
 from jaxgan import config as config_lib  # noqa: E402
+from jaxgan import seeds  # noqa: E402
 from jaxgan import viz  # noqa: E402
 from jaxgan.evaluate import Evaluator, eval_labels  # noqa: E402
 from jaxgan.experiment import EVAL_STREAM, Experiment, restore_run  # noqa: E402
@@ -174,14 +175,16 @@ def save_grid(run_dir: Path, path: Path) -> None:
     viz.save_image(viz.image_grid(images, 8), path)
 
 
+def _cell(row: dict, col: str, fmt) -> str:
+    key = next((k for k in row if k.split("/")[0] == col), None)  # e.g. fid/classifier_fashion_mnist
+    return fmt(row[key]) if key else ""
+
+
 def table(results: dict) -> str:
     lines = ["| variant | N | weights | seeds | steps | wall per seed (s) | " + " | ".join(COLUMNS) + " |",
              "|---" * (len(COLUMNS) + 6) + "|"]
     for n, row in results.get("training_set", {}).items():
-        cells = []
-        for col in COLUMNS:
-            key = next((k for k in row if k.split("/")[0] == col), None)
-            cells.append(f"{row[key]:.3f}" if key else "")
+        cells = [_cell(row, col, lambda v: f"{v:.3f}") for col in COLUMNS]
         lines.append(f"| (the training images) | {n} | | | | | " + " | ".join(cells) + " |")
     for name, sizes in results["variants"].items():
         for n, r in sizes.items():
@@ -189,10 +192,7 @@ def table(results: dict) -> str:
                 if weights not in r:
                     continue
                 row, walls = r[weights], list(r["wall_s_per_seed"].values())
-                cells = []
-                for col in COLUMNS:
-                    key = next((k for k in row if k.split("/")[0] == col), None)
-                    cells.append(f"{row[key][0]:.3f} ± {row[key][1]:.3f}" if key else "")
+                cells = [_cell(row, col, lambda v: f"{v[0]:.3f} ± {v[1]:.3f}") for col in COLUMNS]
                 lines.append(f"| {name} | {n} | {weights} | {len(r['seeds'])} | {r['steps']} | {statistics.fmean(walls):.0f} | "
                              + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -259,10 +259,8 @@ def main() -> int:
             for seed in range(args.seeds):
                 run = f"seed_{seed}"
                 if run not in walls or not (workdir / run).is_dir():
-                    c = config.copy_and_resolve_references()
-                    c.seed = seed
                     t0 = time.perf_counter()
-                    train(config_lib.validate(c), workdir / run)  # resumes an interrupted run
+                    train(seeds.seed_config(config, seed), workdir / run)  # resumes an interrupted run
                     walls[run] = time.perf_counter() - t0
                     per_seed.pop(run, None)
                 if pair is None:  # reference features, computed once
