@@ -26,11 +26,12 @@ argument, KEY=VALUE are config overrides (values read as Python literals, else s
 override gives it another step budget. `--wall_budget_s=S` gives every variant equal wall
 time instead: each variant's train step is built as the trainer builds it and timed on a real
 batch (repetitions interleaved across variants, so all see the same machine; median), and the
-variant trains for floor(S / step time) steps. The calibration is written to
+variant trains for floor(S / step time) steps (the step alone: evaluations, sample grids and
+checkpoints come on top, so compare the recorded walls too). The calibration is written to
 <out>/calibration.json and reused by a rerun, so an interrupted study resumes with the same
 budgets whatever the machine's load is then. Writes <out>/results.json and
 <out>/results.md (mean ± std over seeds, mean wall time of a seed's training), both after every
-seed, and <out>/grids/<variant>_n<N>.png (64 samples of seed 0's final generator); each run stays
+seed (each variant's entry keeps the options of the invocation that wrote it, `invocation`), and <out>/grids/<variant>_n<N>.png (64 samples of seed 0's final generator); each run stays
 in <out>/<variant>/n<N>/seed_<s>/ (its own sample grids in samples/). A finished, measured seed is
 neither trained nor measured again. Each N < all also gets a row of its training images
 themselves (tiled to --eval_samples): the score of a generator that copied them exactly.
@@ -231,6 +232,9 @@ def main() -> int:
                            "knn_reference": args.knn_reference, "features": args.features,
                            "sample_batch_stats": args.sample_batch_stats, "set": args.set,
                            "variants": {name: f"{recipe} {overrides}" for name, recipe, overrides in variants}}
+    # What each variant's entry records of the invocation that wrote it: the top-level
+    # protocol is the last invocation's, and studies add variants over several.
+    invocation = {k: v for k, v in results["protocol"].items() if k != "variants"}
     budgets = {}
     if args.wall_budget_s:
         calibration_path = args.out / "calibration.json"
@@ -243,7 +247,7 @@ def main() -> int:
             calibration.setdefault("variants", {}).update(calibrate(missing, args.wall_budget_s, args.calibration_repeats))
             calibration_path.write_text(json.dumps(calibration, indent=2, default=str))
         budgets = {name: calibration["variants"][name]["steps"] for name, _, _ in variants}
-        results["protocol"]["wall_budget_s"] = args.wall_budget_s
+        results["protocol"]["wall_budget_s"] = invocation["wall_budget_s"] = args.wall_budget_s
         results["protocol"]["calibration"] = calibration
         if args.calibrate_only:
             return 0
@@ -275,7 +279,8 @@ def main() -> int:
                     prior["protocol"] = {"full": full["protocol"], "knn": knn and knn["protocol"]}
                 entry = {"spec": {"recipe": recipe, "overrides": overrides, "set": args.set},
                          "steps": config.train.steps, "wall_s_per_seed": walls, "seeds": per_seed,
-                         "protocol": prior.get("protocol")}
+                         "protocol": prior.get("protocol"),
+                         "invocation": {**invocation, "calibration": calibration["variants"][name] if budgets else None}}
                 for weights in ("online", "ema"):
                     rows = [r[weights] for r in per_seed.values() if weights in r]
                     if rows:

@@ -4,7 +4,11 @@ doubling (a last step of any factor: 300x300 grows 4-8-...-256-300), each new si
 deviation, equalized learning rate, pixelwise feature normalization (jaxgan/models/progan.py);
 WGAN-GP with the drift term epsilon_drift * E[D(real)^2] (epsilon 0.001); Adam lr 1e-3, betas
 (0, 0.99), reset when a size is added and when its fade-in ends; an EMA of the generator
-(decay 0.999) draws the samples. The schedule is the `progressive` section
+draws the samples, its half-life `EMA_HALF_LIFE_IMAGES` images (StyleGAN2's `ema_kimg`; the
+paper's decay 0.999 at batch 16 is 11k images too, but as a decay per step at batch 64 it is
+44k), restarted from the online weights at the optimizers' resets (`progressive.reset_ema`):
+averaged over a CPU-sized stage from its new layers' initialisation, it drew noise while the
+online generator drew clothes (docs/results.md). The schedule is the `progressive` section
 (jaxgan/progressive.py): images per stage, fade-in length, batch size per size.
 
     python launch.py --config=configs/progan.py:fashion_mnist --workdir=runs/progan_fashion_mnist
@@ -33,6 +37,7 @@ import math
 from jaxgan import recipes
 from jaxgan.models import progan
 
+EMA_HALF_LIFE_IMAGES = 10_000
 DATASETS = ("fashion_mnist", "flags64", "pokemon", "initials", "rps")
 # dataset -> (image size, real images per stage, batch size at each size from 4x4 on)
 SETTINGS = {
@@ -75,11 +80,14 @@ def get_config(arg: str = "fashion_mnist"):
     c.train.n_critic = 1
     for player in (c.optimizer.generator, c.optimizer.critic):
         player.update(name="adam", lr=1e-3, b1=0.0, b2=0.99, eps=1e-8, schedule="constant")
-    c.ema.decay = 0.999
     c.train.batch_size = batch_sizes[0]
+    c.ema.decay = 0.5 ** (c.train.batch_size / EMA_HALF_LIFE_IMAGES)
     c.progressive.update(stage_images=stage_images, fade_images=stage_images // 2,
-                         batch_sizes=batch_sizes, reset_optimizer=True)
+                         batch_sizes=batch_sizes, reset_optimizer=True, reset_ema=True)
     c.train.steps = train_steps(c, size)
+    # The EMA copies the weights for the first half of the first stage (they move fast from
+    # their initialisation); later sizes restart it (progressive.reset_ema).
+    c.ema.start_step = math.ceil(stage_images / batch_sizes[0]) // 2
     c.viz.every_steps = 500
     if dataset == "rps":
         c.viz.num_samples = 16
@@ -92,6 +100,7 @@ def get_config(arg: str = "fashion_mnist"):
         b = c.train.batch_size
         c.progressive.update(stage_images=2 * b, fade_images=2 * b, batch_sizes=())
         c.model.critic.mbstd_group = 2
+        c.ema.start_step = 1
         # One width throughout: few distinct parameter shapes, so few initialisers to compile.
         c.model.generator.max_features = c.model.critic.max_features = c.model.critic.n_feature
     return c

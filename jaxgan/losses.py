@@ -11,7 +11,7 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxgan.config import Field, Section, choice, floats, ints, seq
+from jaxgan.config import Field, Section, boolean, choice, floats, ints, seq
 
 
 def _check(c) -> list[str]:
@@ -26,6 +26,10 @@ def _check(c) -> list[str]:
         if r and not (len(r) == 2 and all(isinstance(v, (int, float)) for v in r) and 0 <= r[0] <= r[1] <= 1):
             problems.append(f"loss.{side}_label_range = {tuple(r)!r}: must be () or (low, high) "
                             "with 0 <= low <= high <= 1")
+    if c.loss.lecam and c.loss.lecam_start_step >= c.train.steps:
+        problems.append(f"loss.lecam = {c.loss.lecam} never applies: loss.lecam_start_step "
+                        f"({c.loss.lecam_start_step}) >= train.steps ({c.train.steps}); lower it, e.g. "
+                        f"--config.loss.lecam_start_step={c.train.steps // 10}, or set loss.lecam=0")
     return problems
 
 
@@ -46,6 +50,8 @@ SECTION = Section("loss", {
     "fake_label_range": Field((), seq(), "() or (low, high): fake targets drawn from U(low, high)"),
     "class_weight": Field(1.0, floats(0.0), "AC-GAN: weight of the auxiliary class loss (critic "
                                             "conditioning 'auxiliary')"),
+    "class_on_fakes": Field(True, boolean(), "AC-GAN: the critic's class loss covers generated images too "
+                                             "(Odena et al.); False: real images only (StudioGAN's ACGAN)"),
     "lecam": Field(0.0, floats(0.0), "LeCam regularization weight (lambda; Tseng et al. 2021, "
                                      "jaxgan/lecam.py); 0 = off"),
     "lecam_decay": Field(0.99, floats(0.0, 1.0, high_open=True),

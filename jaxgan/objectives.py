@@ -58,7 +58,9 @@ def critic_objective(params, stats, critic, real, fake, real_labels, fake_labels
         "real_mean": metrics["d_real"], "fake_mean": metrics["d_fake"], "real_sign": jnp.mean(jnp.sign(real_scores))}))
     total = d_loss
     if real_logits is not None:
-        class_loss = losses.class_loss(real_logits, real_labels) + losses.class_loss(fake_logits, fake_labels)
+        class_loss = losses.class_loss(real_logits, real_labels)
+        if lc.class_on_fakes:
+            class_loss += losses.class_loss(fake_logits, fake_labels)
         total += lc.class_weight * class_loss
         metrics["d_class_loss"] = class_loss
         metrics["d_class_accuracy"] = jnp.mean(jnp.argmax(real_logits, -1) == real_labels)

@@ -13,7 +13,11 @@ Everything is a pure function of the step: the stage (`Schedule.stage_at`), alph
 stage's real batches begin in the data stream (`Stage.data_start`: the examples the earlier
 stages read, rounded up to whole batches of this stage), and, with `reset_optimizer`, the two
 moments at which both optimizers restart (a stage's first step and the end of its fade-in, as
-ProGAN's `reset_opt_for_new_lod`). So a run resumes exactly anywhere, mid-fade included.
+ProGAN's `reset_opt_for_new_lod`); with `reset_ema`, the generator's EMA restarts from its online
+weights at the same two moments: a new size's layers begin at their initialisation and move
+fast, so an EMA spanning them draws noise until the stage has run many EMA half-lives (the
+paper's stages of 1.2M images did; a CPU-sized stage does not). So a run resumes exactly
+anywhere, mid-fade included.
 
 The state has one layout for the whole run (every block exists from init; blocks a stage does
 not use get zero gradients, and Adam leaves them unchanged). The train step reads its stage from
@@ -36,6 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
+from jaxgan import ema
 from jaxgan.config import Field, Section, boolean, ints, seq
 from jaxgan.data import pipeline
 from jaxgan.models import progan
@@ -90,6 +95,9 @@ SECTION = Section("progressive", {
                                     "for every larger size ((): train.batch_size)"),
     "reset_optimizer": Field(True, boolean(), "progan: restart both optimizers (Adam moments) when a size "
                                               "is added and when its fade-in ends, as ProGAN does"),
+    "reset_ema": Field(True, boolean(), "progan: set the generator's EMA (ema.decay > 0) to its online weights "
+                                        "when a size is added and when its fade-in ends, so it never averages "
+                                        "a new size's layers with their initialisation"),
 }, check=_check)
 
 
@@ -206,16 +214,18 @@ def fade_reals(x, low_size: int, alpha):
     return progan._fade(alpha, low, flat).reshape(x.shape)
 
 
-def _reset_optimizers(state, stage: Stage, g_tx, d_tx):
-    """Both optimizer states restarted at the stage's first step and at the end of its fade-in."""
+def _restart(state, stage: Stage, g_tx, d_tx, optimizers: bool, average: bool):
+    """At the stage's first step and at the end of its fade-in: both optimizer states restarted
+    (`optimizers`), and the generator's EMA set to its online weights (`average`)."""
     at = [stage.start] + ([stage.start + stage.fade_steps] if stage.fade_steps else [])
     reset = functools.reduce(jnp.logical_or, [state.step == s for s in at])
-
-    def fresh(player, tx):
-        opt = jax.tree.map(lambda new, old: jnp.where(reset, new, old), tx.init(player.params), player.opt)
-        return player.replace(opt=opt)
-
-    return state.replace(g=fresh(state.g, g_tx), d=fresh(state.d, d_tx))
+    pick = lambda new, old: jax.tree.map(lambda a, b: jnp.where(reset, a, b), new, old)
+    g, d = state.g, state.d
+    if optimizers:
+        g, d = g.replace(opt=pick(g_tx.init(g.params), g.opt)), d.replace(opt=pick(d_tx.init(d.params), d.opt))
+    if average and ema.NAME in g.extras:
+        g = g.replace(extras={**g.extras, ema.NAME: pick(g.params, g.extras[ema.NAME])})
+    return state.replace(g=g, d=d)
 
 
 class Growth:
@@ -224,6 +234,7 @@ class Growth:
     def __init__(self, config, data_shape: Sequence[int], generator):
         self.schedule = Schedule.of(config, data_shape)
         self.reset_optimizer = config.progressive.reset_optimizer
+        self.reset_ema = config.progressive.reset_ema
         self.generator, self.image_size = generator, int(data_shape[0])
         self._samplers: dict[int, Callable] = {}
 
@@ -242,8 +253,8 @@ class Growth:
             alpha = st.alpha(state.step)
             if not progan._is_one(alpha):
                 batch = {**batch, "x": fade_reals(batch["x"], schedule.sizes[st.index - 1], alpha)}
-            if self.reset_optimizer and st.index > 0:
-                state = _reset_optimizers(state, st, g_tx, d_tx)
+            if (self.reset_optimizer or self.reset_ema) and st.index > 0:
+                state = _restart(state, st, g_tx, d_tx, self.reset_optimizer, self.reset_ema)
             step = build(AtStage(generator, st.index, alpha), AtStage(critic, st.index, alpha))
             state, metrics = step(state, batch)
             return state, {**metrics, "progressive_size": jnp.float32(st.size),

@@ -56,6 +56,10 @@ def test_cross_field_rules(config):
     config.loss.name, config.loss.real_label = "wasserstein", 0.9
     with pytest.raises(ConfigError, match="label smoothing"):
         validate(config)
+    config = tiny_config()
+    config.loss.update(lecam=0.3, lecam_start_step=config.train.steps)
+    with pytest.raises(ConfigError, match="never applies.*lecam_start_step"):
+        validate(config)
 
 
 def test_check_overrides():

@@ -194,6 +194,26 @@ def test_config_rules():
         validate(c)
 
 
+@pytest.mark.parametrize("reset_ema", [True, False])
+def test_ema_restarts_from_the_online_weights_when_a_size_is_added_and_when_its_fade_in_ends(reset_ema):
+    # 8x8: stage 1 starts at step 3 and its fade-in ends at step 7. An EMA that barely moves
+    # (decay ~1) stays at what it last restarted from: the initialisation, or the online weights
+    # at the start of step 3 and then of step 7.
+    c = _config(steps=8)
+    c.loss.gradient_penalty = 0.0
+    c.ema.decay, c.progressive.reset_ema = 1.0 - 1e-7, reset_ema
+    exp = Experiment.build(c)
+    step, state = jax.jit(exp.make_step()), exp.init_state()
+    init, started = jax.device_get(state.g.params), {}
+    for t, batch in zip(range(8), exp.batches(c.train.batch_size, 0)):
+        started[t] = jax.device_get(state.g.params)
+        state, _ = step(state, batch)
+        expected = started[7] if reset_ema and t >= 7 else started[3] if reset_ema and t >= 3 else init
+        for e, x in zip(jax.tree.leaves(state.g.extras["ema"]), jax.tree.leaves(expected)):
+            np.testing.assert_allclose(e, x, atol=1e-5)
+    assert not all(np.allclose(a, b) for a, b in zip(jax.tree.leaves(started[7]), jax.tree.leaves(init)))
+
+
 def _final_state(workdir, c):
     with Checkpointer(workdir / "checkpoints") as ckpt:
         state, _, step = ckpt.restore_latest(Experiment.build(c).abstract_state())

@@ -145,3 +145,15 @@ def test_reuse_fake_conditional_model_trains():
     _, history = run_steps(c, n=2)
     assert {"g_loss", "g_class_loss"} <= set(history[-1])
     assert all(np.isfinite(v) for v in history[-1].values())
+
+
+def test_acgan_critic_class_loss_on_real_images_only():
+    """loss.class_on_fakes=False drops the fakes' term from the critic's class loss and nothing else."""
+    c = load_config_file(str(ROOT / "configs" / "acgan.py:fashion_mnist,tiny"))
+    c.train.parallel = "single"
+    _, (both,) = run_steps(c, n=1)
+    c.loss.class_on_fakes = False
+    _, (real_only,) = run_steps(c, n=1)
+    assert real_only["d_loss"] == both["d_loss"]
+    assert real_only["d_class_accuracy"] == both["d_class_accuracy"]
+    assert 0 < real_only["d_class_loss"] < both["d_class_loss"]
