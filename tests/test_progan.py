@@ -201,7 +201,7 @@ def test_ema_restarts_from_the_online_weights_when_a_size_is_added_and_when_its_
     # at the start of step 3 and then of step 7.
     c = _config(steps=8)
     c.loss.gradient_penalty = 0.0
-    c.ema.decay, c.progressive.reset_ema = 1.0 - 1e-7, reset_ema
+    c.ema.decay, c.ema.start_step, c.progressive.reset_ema = 1.0 - 1e-7, 0, reset_ema
     exp = Experiment.build(c)
     step, state = jax.jit(exp.make_step()), exp.init_state()
     init, started = jax.device_get(state.g.params), {}
