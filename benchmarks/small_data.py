@@ -31,7 +31,8 @@ checkpoints come on top, so compare the recorded walls too). The calibration is 
 <out>/calibration.json and reused by a rerun, so an interrupted study resumes with the same
 budgets whatever the machine's load is then. Writes <out>/results.json and
 <out>/results.md (mean ± std over seeds, mean wall time of a seed's training), both after every
-seed (each variant's entry keeps the options of the invocation that wrote it, `invocation`), and <out>/grids/<variant>_n<N>.png (64 samples of seed 0's final generator); each run stays
+seed (each variant's entry keeps the options of the invocation that wrote it, `invocation`),
+and <out>/grids/<variant>_n<N>.png (64 samples of seed 0's final generator); each run stays
 in <out>/<variant>/n<N>/seed_<s>/ (its own sample grids in samples/). A finished, measured seed is
 neither trained nor measured again. Each N < all also gets a row of its training images
 themselves (tiled to --eval_samples): the score of a generator that copied them exactly.
