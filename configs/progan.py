@@ -34,8 +34,7 @@ Size a run's `progressive.stage_images` and `train.steps` to the time it has.
 """
 import math
 
-from jaxgan import recipes
-from jaxgan.models import progan
+from jaxgan import progressive, recipes
 
 EMA_HALF_LIFE_IMAGES = 10_000
 DATASETS = ("fashion_mnist", "flags64", "pokemon", "initials", "rps")
@@ -51,11 +50,8 @@ SETTINGS = {
 
 def train_steps(c, size: int, last_stage_factor: int = 2) -> int:
     """Steps to reach the last size, plus `last_stage_factor` stages' worth at that size."""
-    sizes, p, n = progan.sizes(size, c.model.generator.start_size), c.progressive, c.train.n_critic
-    batches = [p.batch_sizes[min(k, len(p.batch_sizes) - 1)] if p.batch_sizes else c.train.batch_size
-               for k in range(len(sizes))]
-    per_stage = [math.ceil(p.stage_images / (n * b)) for b in batches]
-    return sum(per_stage[:-1]) + last_stage_factor * per_stage[-1]
+    last = progressive.Schedule.of(c, (size,)).stages[-1]
+    return last.start + last_stage_factor * math.ceil(c.progressive.stage_images / (c.train.n_critic * last.batch_size))
 
 
 def get_config(arg: str = "fashion_mnist"):
@@ -87,7 +83,7 @@ def get_config(arg: str = "fashion_mnist"):
     c.train.steps = train_steps(c, size)
     # The EMA copies the weights for the first half of the first stage (they move fast from
     # their initialisation); later sizes restart it (progressive.reset_ema).
-    c.ema.start_step = math.ceil(stage_images / batch_sizes[0]) // 2
+    c.ema.start_step = progressive.Schedule.of(c, (size,)).stages[0].steps // 2
     c.viz.every_steps = 500
     if dataset == "rps":
         c.viz.num_samples = 16

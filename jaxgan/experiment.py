@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -146,7 +147,11 @@ class Experiment:
 
     def generate(self, state: GANState, z: jax.Array, labels=None, chunk: int = 5000) -> np.ndarray:
         """Samples for latents `z` (from the EMA weights when the run keeps them), as a float32
-        numpy array, in chunks of `chunk`."""
+        numpy array, in chunks of `chunk` images of up to 32x32 and as many pixels for larger
+        images (a chunk's activations must fit in memory)."""
+        shape = self.dataset.shape
+        pixels = math.prod(shape[:-1]) if len(shape) == 3 else 1
+        chunk = max(1, min(chunk, chunk * 32 * 32 // pixels))
         params, outs = ema.sampling_params(state.g), []
         sample = self._sample_fn if self.growth is None else functools.partial(self.growth.sample, int(state.step))
         for i in range(0, z.shape[0], chunk):
