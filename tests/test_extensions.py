@@ -156,6 +156,15 @@ def test_samples_come_from_the_ema_weights():
     assert ema.sampling_params(state.g) is state.g.extras["ema"]
 
 
+
+def test_samples_do_not_depend_on_how_they_are_chunked():
+    """generate draws large sample sets in chunks (fewer images per chunk for larger images)."""
+    c = tiny_config()
+    state, _ = run_steps(c, n=2)
+    exp = Experiment.build(c)
+    z = exp.latents(0, 16)
+    np.testing.assert_allclose(exp.generate(state, z, chunk=5), exp.generate(state, z), rtol=1e-5, atol=1e-6)
+
 # ---- experience replay ---------------------------------------------------------------------
 
 def test_replay_fills_in_order_then_replaces_and_mixes_its_share():
