@@ -1,9 +1,13 @@
 """Progressive growing (jaxgan/models/progan.py, jaxgan/progressive.py): the networks at every
 stage (shapes; alpha = 0 is the previous stage's network, alpha = 1 the new block alone), the
 equalized learning rate, minibatch standard deviation and pixel norm, the stage schedule and its
-data stream, an exact resume in the middle of a fade-in, and every recipe's `,tiny` end to end."""
+data stream, an exact resume in the middle of a fade-in (after SIGTERM and after SIGKILL), and every recipe's `,tiny` end to end."""
 import json
 import math
+import os
+import signal
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -220,29 +224,53 @@ def _final_state(workdir, c):
     return jax.device_get(state), step
 
 
+# 8x8: stage 0 (4x4) for steps 0-3, stage 1 fades in over steps 4-7 (alpha 0, .25, .5, .75);
+# both optimizers reset at steps 4 and 8. No gradient penalty (its double backward is most of a
+# step's compile) and no samplers to compile: what resumes is the schedule and the state.
+FADE_RUN = {"data.image_size": 8, "data.channels": 1, "data.num_examples": 32, "train.batch_size": 4,
+            "train.steps": 10, "progressive.stage_images": 16, "progressive.fade_images": 16,
+            "checkpoint.every_steps": 2, "eval.every_steps": 100, "viz.every_steps": 0,
+            "train.log_every_steps": 1, "loss.gradient_penalty": 0.0, "eval.nearest_train": "off",
+            "train.parallel": "single"}
+
+
+def _fade_run_config():
+    c = _load("fashion_mnist,tiny")
+    for key, value in FADE_RUN.items():
+        section, name = key.split(".")
+        c[section][name] = value
+    return c
+
+
 def test_resume_in_the_middle_of_a_fade_in_is_exact(tmp_path, monkeypatch):
-    # 8x8: stage 0 (4x4) for steps 0-2, stage 1 fades in over steps 3-6 (alpha 0, .25, .5, .75);
-    # both optimizers reset at steps 3 and 7. Stopped by SIGTERM after step 5 (mid-fade), resumed.
-    c = _config(steps=9)
-    # What resumes is the schedule and the state: no gradient penalty (its double backward is
-    # most of a step's compile) and no samplers to compile.
-    c.loss.gradient_penalty, c.viz.every_steps, c.eval.nearest_train = 0.0, 0, "off"
+    """SIGTERM after step 5, then SIGKILL of a subprocess while step 7 computes (both mid-fade);
+    each rerun resumes and the run ends with the uninterrupted run's parameters and log."""
+    c, workdir = _fade_run_config(), tmp_path / "resumed"
     train(c, tmp_path / "straight")
     with monkeypatch.context() as patch:
         stop_with_sigterm_after(5, patch)
         with pytest.raises(Interrupted, match="at step 5"):
-            train(c, tmp_path / "resumed")
-    assert _final_state(tmp_path / "resumed", c)[1] == 5
-    train(c, tmp_path / "resumed")
-    (a, step_a), (b, step_b) = _final_state(tmp_path / "straight", c), _final_state(tmp_path / "resumed", c)
-    assert step_a == step_b == 9
+            train(c, workdir)
+    assert _final_state(workdir, c)[1] == 5
+    flags = [f"--config={ROOT / 'configs' / 'progan.py'}:fashion_mnist,tiny", f"--workdir={workdir}",
+             *(f"--config.{k}={v}" for k, v in FADE_RUN.items())]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.run([sys.executable, str(ROOT / "tests" / "fault_worker.py"), "step@7", *flags],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
+    assert "started at step 5" in proc.stderr
+    with Checkpointer(workdir / "checkpoints") as ckpt:
+        assert ckpt.latest_step() in (5, 6)  # inside the fade-in (6 if its save committed)
+    train(c, workdir)
+    (a, step_a), (b, step_b) = _final_state(tmp_path / "straight", c), _final_state(workdir, c)
+    assert step_a == step_b == 10
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
         np.testing.assert_array_equal(x, y)
-    rows = [json.loads(line) for line in (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     rows = [r for r in rows if "d_loss" in r]
-    assert [r["step"] for r in rows] == list(range(1, 10))
-    assert [r["progressive_size"] for r in rows] == [4] * 3 + [8] * 6
-    assert [r["progressive_alpha"] for r in rows] == [1, 1, 1, 0, 0.25, 0.5, 0.75, 1, 1]
+    assert [r["step"] for r in rows] == list(range(1, 11))
+    assert [r["progressive_size"] for r in rows] == [4] * 4 + [8] * 6
+    assert [r["progressive_alpha"] for r in rows] == [1] * 4 + [0, 0.25, 0.5, 0.75, 1, 1]
 
 
 @pytest.mark.parametrize("dataset", RECIPES)
