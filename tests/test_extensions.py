@@ -156,7 +156,6 @@ def test_samples_come_from_the_ema_weights():
     assert ema.sampling_params(state.g) is state.g.extras["ema"]
 
 
-
 def test_samples_do_not_depend_on_how_they_are_chunked():
     """generate draws large sample sets in chunks (fewer images per chunk for larger images)."""
     c = tiny_config()
@@ -164,6 +163,7 @@ def test_samples_do_not_depend_on_how_they_are_chunked():
     exp = Experiment.build(c)
     z = exp.latents(0, 16)
     np.testing.assert_allclose(exp.generate(state, z, chunk=5), exp.generate(state, z), rtol=1e-5, atol=1e-6)
+
 
 # ---- experience replay ---------------------------------------------------------------------
 

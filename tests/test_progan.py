@@ -1,7 +1,8 @@
 """Progressive growing (jaxgan/models/progan.py, jaxgan/progressive.py): the networks at every
 stage (shapes; alpha = 0 is the previous stage's network, alpha = 1 the new block alone), the
 equalized learning rate, minibatch standard deviation and pixel norm, the stage schedule and its
-data stream, an exact resume in the middle of a fade-in (after SIGTERM and after SIGKILL), and every recipe's `,tiny` end to end."""
+data stream, an exact resume in the middle of a fade-in (after SIGTERM and after SIGKILL), and
+every recipe's `,tiny` end to end."""
 import json
 import math
 import os
