@@ -175,3 +175,20 @@ def test_identical_image_sets_give_fid_about_zero(runs):
     assert abs(result[f"fid/{NET}"]) < 1e-6
     assert result[f"precision/{NET}"] == 1.0 and result[f"recall/{NET}"] == 1.0
     assert np.isfinite(result[f"kid/{NET}"])
+
+
+def test_critic_overfitting_scores_three_image_sets(runs):
+    """benchmarks/critic_overfitting.py: held-out images that are the training images score
+    exactly as they do, so memorisation is 0; the scores cover every whole batch."""
+    from benchmarks import critic_overfitting
+
+    workdir = str(runs["root"] / "lr_1e-3")
+    same = critic_overfitting.measure(workdir, held_out_split="train", num=64)
+    scores = same["scores"]
+    assert scores["held_out"] == scores["training"] and same["memorisation"] == 0.0
+    other = critic_overfitting.measure(workdir, held_out_split="test", num=64)
+    s = other["scores"]
+    assert other["step"] == 6 and other["images"] == 10  # the synthetic test split's size
+    assert all(math.isfinite(s[k]["mean"]) and 0 <= s[k]["judged_real"] <= 1 for k in s)
+    expected = (s["training"]["mean"] - s["held_out"]["mean"]) / (s["training"]["mean"] - s["generated"]["mean"])
+    assert other["memorisation"] == pytest.approx(expected)
