@@ -30,10 +30,9 @@ from jaxgan.objectives import split_output  # noqa: E402
 from jaxgan.steps import make_apply, make_sample_fn  # noqa: E402
 
 
-def critic_scores(exp, state, images: np.ndarray, labels, batch_size: int) -> np.ndarray:
+def critic_scores(apply, state, images: np.ndarray, labels, batch_size: int) -> np.ndarray:
     """The critic's scores of `images` (with their `labels`, or None), batch by batch in train
-    mode (batch statistics)."""
-    apply = jax.jit(make_apply(exp.critic))
+    mode (batch statistics); `apply` is the jitted `make_apply` of the run's critic."""
     key = jax.random.key(0)
     n = len(images) - len(images) % batch_size  # whole batches only: statistics of a full batch
     out = [split_output(apply(state.d.params, state.d.stats, images[i:i + batch_size],
@@ -62,7 +61,8 @@ def measure(workdir: str, held_out_split: str, num: int) -> dict:
     fake = {"x": np.concatenate([np.asarray(sample(state.g.params, state.g.stats, z[i:i + batch],
                                                    None if y is None else y[i:i + batch]))
                                  for i in range(0, n_train, batch)]), "label": y}
-    rows = {name: summary(critic_scores(exp, state, d["x"], d.get("label"), batch))
+    apply = jax.jit(make_apply(exp.critic))  # one compilation for the three sets
+    rows = {name: summary(critic_scores(apply, state, d["x"], d.get("label"), batch))
             for name, d in (("training", train), ("held_out", held), ("generated", fake))}
     gap = rows["training"]["mean"] - rows["held_out"]["mean"]
     span = rows["training"]["mean"] - rows["generated"]["mean"]
